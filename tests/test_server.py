@@ -299,7 +299,7 @@ def test_on_prediction_runs_off_the_request_path():
         wait_until(lambda: len(records) == 2, what='hook records')
     assert [(x['input'], x['label'], x['version'], x['model']) for x in records] == \
            [('queue', 'vowels', '3', 'vowels'), ('rhythm', 'consonants', '3', 'vowels')]
-    assert all(x['latency_ms'] > 0 and 0 < x['score'] <= 1 and x['time'] > 0 for x in records)
+    assert all(x['latency_ms'] > 0 and 0 < x['score'] <= 1 and x['ts'] > 0 for x in records)
 
 
 def test_a_failing_hook_is_counted_not_fatal():

@@ -6,7 +6,7 @@
 __all__ = ['LATENCY_BUCKETS', 'BATCH_BUCKETS', 'Predictor', 'CallablePredictor', 'check_predictor', 'ServerMetrics',
            'metric_value', 'MicroBatcher', 'create_app', 'serve', 'ServerThread']
 
-# %% ../../nbs/05c_server.ipynb #ea8f4c54
+# %% ../../nbs/05c_server.ipynb #266926eb
 import asyncio, functools, hmac, importlib, logging, os, queue, re, threading, time
 from collections import deque
 from contextlib import asynccontextmanager
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Union, runtime_checkable
 from ..core import LeptonError, require
 
-# %% ../../nbs/05c_server.ipynb #3efd69ac
+# %% ../../nbs/05c_server.ipynb #3bf243aa
 @runtime_checkable
 class Predictor(Protocol):
     "What the server needs from a model: name, version, metadata, a batch limit and `predict_batch`."
@@ -47,7 +47,7 @@ def check_predictor(p) -> Predictor:
         raise LeptonError(f"{type(p).__name__}.max_batch must be a positive int, got {p.max_batch!r}.")
     return p
 
-# %% ../../nbs/05c_server.ipynb #b042b86e
+# %% ../../nbs/05c_server.ipynb #a82cef68
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1., 2.5, 5., 10.)  # seconds
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)                              # inputs per model call
 _METRICS = [  # kind, name, help, label names, buckets
@@ -155,7 +155,7 @@ def metric_value(text:str,   # a /metrics page
         if all(have.get(k) == str(v) for k, v in labels.items()): total += float(m[3])
     return total
 
-# %% ../../nbs/05c_server.ipynb #583e546d
+# %% ../../nbs/05c_server.ipynb #f89cee5d
 class _Closed(RuntimeError): "The batcher is closing: no new work is accepted."
 
 @dataclass
@@ -238,7 +238,7 @@ class MicroBatcher:
         while self._q: _fail(self._q.popleft().future, _Closed('the server stopped before this request ran'))
         self._n = 0
 
-# %% ../../nbs/05c_server.ipynb #08df9f18
+# %% ../../nbs/05c_server.ipynb #bfe77539
 _log = logging.getLogger('lepton_nb.server')
 
 class _ApiError(Exception):
@@ -316,7 +316,7 @@ class _HookThread:
             self.q.put(None); t = self.thread
         t.join(timeout_s)
 
-# %% ../../nbs/05c_server.ipynb #c3084641
+# %% ../../nbs/05c_server.ipynb #c5b043a6
 @dataclass
 class _State:
     "What the app knows at run time: the model, its version key, whether it is draining."
@@ -343,7 +343,7 @@ class _MetricsMiddleware:
             self.metrics.in_flight(-1); self.state.in_flight -= 1
             self.metrics.request(route, scope['method'], status[0], time.perf_counter() - t0)
 
-# %% ../../nbs/05c_server.ipynb #56cdb5d9
+# %% ../../nbs/05c_server.ipynb #affba96e
 def create_app(predictor_or_loader,              # a Predictor, or a function `load() -> Predictor` run at startup
                max_batch:int=32,                 # the most inputs merged into one model call
                max_wait_ms:float=5.,             # how long a request may wait for others to batch with
@@ -508,7 +508,7 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
         if hooks:
             ms, now = 1000 * (time.perf_counter() - t0), time.time()
             hooks.put([{'input': x, 'label': o['label'], 'score': o['score'], 'latency_ms': ms, 'model': pred.name,
-                        'version': pred.version, 'time': now} for x, o in zip(inputs, outs)])
+                        'version': pred.version, 'ts': now} for x, o in zip(inputs, outs)])
         return {'predictions': outs, 'model': pred.name, 'version': pred.version}
 
     app.include_router(v1)
@@ -516,7 +516,7 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
                        routes={'/v1/predict', '/v1/metadata', '/healthz', '/readyz', '/metrics'})
     return app
 
-# %% ../../nbs/05c_server.ipynb #897c2286
+# %% ../../nbs/05c_server.ipynb #f5e924d1
 def _as_app(app):
     if hasattr(app, 'predict_batch'): return create_app(app)
     if not callable(app): raise LeptonError(f"serve needs an ASGI app (from create_app) or a Predictor, got {type(app).__name__}.")
