@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03a_learner.ipynb #9bb37232
 from __future__ import annotations
-import contextlib, copy, functools, inspect, math, random, re, time
+import contextlib, copy, functools, inspect, math, os, random, re, time
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
@@ -51,8 +51,8 @@ def _dist():
     return d if d.is_available() and d.is_initialized() else None
 
 def rank() -> int:
-    "This process's rank (0 when not distributed)."
-    return d.get_rank() if (d := _dist()) else 0
+    "This process's rank: from the process group, else the launcher's RANK variable (0 when not distributed)."
+    return d.get_rank() if (d := _dist()) else int(os.environ.get('RANK', 0))
 
 def world_size() -> int:
     "How many processes train together (1 when not distributed)."
