@@ -6,7 +6,7 @@
 __all__ = ['LATENCY_BUCKETS', 'BATCH_BUCKETS', 'Predictor', 'CallablePredictor', 'check_predictor', 'ServerMetrics',
            'metric_value', 'MicroBatcher', 'create_app', 'serve', 'ServerThread']
 
-# %% ../../nbs/05c_server.ipynb #266926eb
+# %% ../../nbs/05c_server.ipynb #40187085
 import asyncio, functools, hmac, importlib, logging, os, queue, re, threading, time
 from collections import deque
 from contextlib import asynccontextmanager
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Union, runtime_checkable
 from ..core import LeptonError, require
 
-# %% ../../nbs/05c_server.ipynb #3bf243aa
+# %% ../../nbs/05c_server.ipynb #251e1f47
 @runtime_checkable
 class Predictor(Protocol):
     "What the server needs from a model: name, version, metadata, a batch limit and `predict_batch`."
@@ -47,7 +47,7 @@ def check_predictor(p) -> Predictor:
         raise LeptonError(f"{type(p).__name__}.max_batch must be a positive int, got {p.max_batch!r}.")
     return p
 
-# %% ../../nbs/05c_server.ipynb #a82cef68
+# %% ../../nbs/05c_server.ipynb #a8759216
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1., 2.5, 5., 10.)  # seconds
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)                              # inputs per model call
 _METRICS = [  # kind, name, help, label names, buckets
@@ -155,7 +155,7 @@ def metric_value(text:str,   # a /metrics page
         if all(have.get(k) == str(v) for k, v in labels.items()): total += float(m[3])
     return total
 
-# %% ../../nbs/05c_server.ipynb #f89cee5d
+# %% ../../nbs/05c_server.ipynb #9374fe3b
 class _Closed(RuntimeError): "The batcher is closing: no new work is accepted."
 
 @dataclass
@@ -171,14 +171,17 @@ class MicroBatcher:
     "Merge concurrent `submit` calls into one `run_batch` call of up to `max_batch` inputs, in a worker thread."
     def __init__(self, run_batch:Callable,      # blocking: inputs:list -> (outputs:list, info), run in a thread
                  max_batch:int=32,              # the most inputs in one call
-                 max_wait_ms:float=5.):         # how long the oldest request may wait for company
-        self.run_batch, self.max_batch, self.max_wait = run_batch, max_batch, max_wait_ms/1000
+                 max_wait_ms:float=5.,          # how long the oldest request may wait for company
+                 workers:int=1):                # batches that may run at the same time (e.g. one per core)
+        if workers < 1: raise LeptonError(f"workers={workers}: at least one batch must be able to run.")
+        self.run_batch, self.max_batch, self.max_wait, self.workers = run_batch, max_batch, max_wait_ms/1000, workers
         self._q, self._n, self._loop, self._task, self._wake, self._closing = deque(), 0, None, None, None, False
+        self._running, self._free = set(), None
 
     def _ensure_running(self):
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():
-            self._loop, self._wake = loop, asyncio.Event()
+            self._loop, self._wake, self._free = loop, asyncio.Event(), asyncio.Semaphore(self.workers)
             self._task = loop.create_task(self._run_loop(), name='lepton-batcher')
 
     async def submit(self, inputs:list) -> tuple[list, Any]:
@@ -198,6 +201,7 @@ class MicroBatcher:
             if not self._q:
                 if self._closing: return
                 self._wake.clear(); await self._wake.wait(); continue
+            await self._free.acquire()                       # a batch is formed only when a worker can take it
             deadline = self._q[0].t + self.max_wait          # the oldest request waits at most max_wait
             while self._n < self.max_batch and not self._closing and (left := deadline - self._loop.time()) > 0:
                 self._wake.clear()
@@ -207,7 +211,12 @@ class MicroBatcher:
             while self._q and (not jobs or n + len(self._q[0].inputs) <= self.max_batch):
                 j = self._q.popleft(); self._n -= len(j.inputs)
                 if not j.future.done(): jobs.append(j); n += len(j.inputs)   # a caller that left is skipped
-            if jobs: await self._run(jobs)
+            if not jobs: self._free.release(); continue
+            t = self._loop.create_task(self._run_and_release(jobs)); self._running.add(t); t.add_done_callback(self._running.discard)
+
+    async def _run_and_release(self, jobs:list):
+        try: await self._run(jobs)
+        finally: self._free.release()
 
     async def _run(self, jobs:list):
         inputs = [x for j in jobs for x in j.inputs]
@@ -235,10 +244,13 @@ class MicroBatcher:
             self._wake.set()
             try: await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
             except asyncio.TimeoutError: self._task.cancel()
+        if self._running:                                    # batches still running finish, up to the timeout
+            _, late = await asyncio.wait(set(self._running), timeout=timeout_s)
+            for t in late: t.cancel()
         while self._q: _fail(self._q.popleft().future, _Closed('the server stopped before this request ran'))
         self._n = 0
 
-# %% ../../nbs/05c_server.ipynb #bfe77539
+# %% ../../nbs/05c_server.ipynb #bfdc3430
 _log = logging.getLogger('lepton_nb.server')
 
 class _ApiError(Exception):
@@ -316,7 +328,7 @@ class _HookThread:
             self.q.put(None); t = self.thread
         t.join(timeout_s)
 
-# %% ../../nbs/05c_server.ipynb #c5b043a6
+# %% ../../nbs/05c_server.ipynb #ccda38d3
 @dataclass
 class _State:
     "What the app knows at run time: the model, its version key, whether it is draining."
@@ -343,10 +355,11 @@ class _MetricsMiddleware:
             self.metrics.in_flight(-1); self.state.in_flight -= 1
             self.metrics.request(route, scope['method'], status[0], time.perf_counter() - t0)
 
-# %% ../../nbs/05c_server.ipynb #affba96e
+# %% ../../nbs/05c_server.ipynb #3d6a6ac9
 def create_app(predictor_or_loader,              # a Predictor, or a function `load() -> Predictor` run at startup
                max_batch:int=32,                 # the most inputs merged into one model call
                max_wait_ms:float=5.,             # how long a request may wait for others to batch with
+               workers:int=1,                    # batches that may run at once (with 1 torch thread each: one per core)
                batching:bool=True,               # False: each request calls predict_batch itself (the baseline)
                max_inputs_per_request:int=256,   # more inputs in one request -> 413
                max_text_chars:int=10_000,        # a longer text (or tabular string cell) -> 413
@@ -380,7 +393,7 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
                    auth=bool(token), reload_every_s=reload_every_s if watch else None))
     if first is not None: metrics.model(first.name, first.version)
     run_batch = lambda inputs: _predict(state.predictor, inputs, metrics)   # reads the model once per batch
-    batcher = MicroBatcher(run_batch, max_batch, max_wait_ms) if batching else None
+    batcher = MicroBatcher(run_batch, max_batch, max_wait_ms, workers) if batching else None
     hooks = _HookThread(on_prediction, metrics) if on_prediction else None
 
     async def load(key=None):
@@ -516,7 +529,7 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
                        routes={'/v1/predict', '/v1/metadata', '/healthz', '/readyz', '/metrics'})
     return app
 
-# %% ../../nbs/05c_server.ipynb #f5e924d1
+# %% ../../nbs/05c_server.ipynb #77d30b5c
 def _as_app(app):
     if hasattr(app, 'predict_batch'): return create_app(app)
     if not callable(app): raise LeptonError(f"serve needs an ASGI app (from create_app) or a Predictor, got {type(app).__name__}.")
