@@ -17,6 +17,7 @@ extras = {
     'dist':    ['accelerate>=0.30'],
     'tune':    ['optuna>=3.6'],
     'explain': ['shap>=0.46', 'captum>=0.8', 'fairlearn>=0.12'],
+    'recsys':  ['implicit>=0.7'],
 }
 extras['all'] = sorted({r for rs in extras.values() for r in rs})
 extras['dev'] = extras['all'] + [

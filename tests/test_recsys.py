@@ -71,3 +71,20 @@ def test_http_route_unknown_user(ratings, tmp_path):
     seen = set(rec.items.decode(rec.seen(int(rec.users.encode(['u1'])[0]))))
     T.test_eq(got['fallback'], None); T.test_eq(set(x['item'] for x in got['items']) & seen, set())
     T.test_eq(c.post('/v1/recommend', json={'user': 'u1', 'k': -1}).status_code, 422)
+
+def test_registered_recommender_served_with_the_model_server(ratings, tmp_path):
+    "A recsys bundle registers and serves like the others: the same server answers POST /v1/recommend."
+    import httpx
+    from lepton_nb.deploy.registry import Registry
+    from lepton_nb.deploy.serving import bundle_app
+    from lepton_nb.deploy.server import ServerThread
+    path, _ = train_recommender(ratings, tmp_path/'b', 'uid', 'sku', 'stars', cfg=FAST)
+    reg = Registry(tmp_path/'registry'); v = reg.register(path, 'shop'); reg.set_alias('shop', 'production', v)
+    with ServerThread(bundle_app('shop@production', registry=reg)) as s:
+        r = httpx.post(f'{s.url}/v1/recommend', json={'user': 'u1', 'k': 5, 'exclude_seen': True}, timeout=30)
+        T.test_eq(r.status_code, 200); body = r.json()
+        T.test_eq(len(body['items']), 5); T.test_eq((body['model'], body['version']), ('shop', '1'))
+        assert all({'item', 'score'} <= set(x) for x in body['items'])
+        r = httpx.post(f'{s.url}/v1/recommend', json={'user': 'stranger', 'k': 3}, timeout=30)
+        T.test_eq(r.json()['fallback'], 'popularity')
+        T.test_eq(httpx.post(f'{s.url}/v1/recommend', json={'user': 'u1', 'k': 0}, timeout=30).status_code, 422)

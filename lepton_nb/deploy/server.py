@@ -6,7 +6,7 @@
 __all__ = ['LATENCY_BUCKETS', 'BATCH_BUCKETS', 'Predictor', 'CallablePredictor', 'check_predictor', 'ServerMetrics',
            'metric_value', 'MicroBatcher', 'create_app', 'serve', 'ServerThread']
 
-# %% ../../nbs/05c_server.ipynb #40187085
+# %% ../../nbs/05c_server.ipynb #c1c50423
 import asyncio, functools, hmac, importlib, logging, os, queue, re, threading, time
 from collections import deque
 from contextlib import asynccontextmanager
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Union, runtime_checkable
 from ..core import LeptonError, require
 
-# %% ../../nbs/05c_server.ipynb #251e1f47
+# %% ../../nbs/05c_server.ipynb #2fbcbe94
 @runtime_checkable
 class Predictor(Protocol):
     "What the server needs from a model: name, version, metadata, a batch limit and `predict_batch`."
@@ -47,7 +47,7 @@ def check_predictor(p) -> Predictor:
         raise LeptonError(f"{type(p).__name__}.max_batch must be a positive int, got {p.max_batch!r}.")
     return p
 
-# %% ../../nbs/05c_server.ipynb #a8759216
+# %% ../../nbs/05c_server.ipynb #9e4360c9
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1., 2.5, 5., 10.)  # seconds
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)                              # inputs per model call
 _METRICS = [  # kind, name, help, label names, buckets
@@ -155,7 +155,7 @@ def metric_value(text:str,   # a /metrics page
         if all(have.get(k) == str(v) for k, v in labels.items()): total += float(m[3])
     return total
 
-# %% ../../nbs/05c_server.ipynb #9374fe3b
+# %% ../../nbs/05c_server.ipynb #f0b54eff
 class _Closed(RuntimeError): "The batcher is closing: no new work is accepted."
 
 @dataclass
@@ -250,7 +250,7 @@ class MicroBatcher:
         while self._q: _fail(self._q.popleft().future, _Closed('the server stopped before this request ran'))
         self._n = 0
 
-# %% ../../nbs/05c_server.ipynb #bfdc3430
+# %% ../../nbs/05c_server.ipynb #024ea3ab
 _log = logging.getLogger('lepton_nb.server')
 
 class _ApiError(Exception):
@@ -328,7 +328,7 @@ class _HookThread:
             self.q.put(None); t = self.thread
         t.join(timeout_s)
 
-# %% ../../nbs/05c_server.ipynb #ccda38d3
+# %% ../../nbs/05c_server.ipynb #d01bf998
 @dataclass
 class _State:
     "What the app knows at run time: the model, its version key, whether it is draining."
@@ -355,7 +355,7 @@ class _MetricsMiddleware:
             self.metrics.in_flight(-1); self.state.in_flight -= 1
             self.metrics.request(route, scope['method'], status[0], time.perf_counter() - t0)
 
-# %% ../../nbs/05c_server.ipynb #3d6a6ac9
+# %% ../../nbs/05c_server.ipynb #e8c3bf78
 def create_app(predictor_or_loader,              # a Predictor, or a function `load() -> Predictor` run at startup
                max_batch:int=32,                 # the most inputs merged into one model call
                max_wait_ms:float=5.,             # how long a request may wait for others to batch with
@@ -369,6 +369,7 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
                reload_every_s:float=5.,          # how often `watch` is polled
                timeout_s:float=30.,              # a prediction taking longer -> 504
                max_body_bytes:int|None=None,     # larger bodies -> 413; None: derived from the two limits above
+               routers=(),                       # more routes: functions `get_predictor -> APIRouter` (the token applies)
                title:str='lepton_nb model server'):
     "A FastAPI app serving a `Predictor`: /v1/predict, /v1/metadata, /healthz, /readyz, /metrics."
     require('fastapi', 'serve')
@@ -525,11 +526,12 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
         return {'predictions': outs, 'model': pred.name, 'version': pred.version}
 
     app.include_router(v1)
+    for make in routers: app.include_router(make(lambda: state.predictor), dependencies=[Depends(check_token)])
     app.add_middleware(_MetricsMiddleware, metrics=metrics, state=state,
                        routes={'/v1/predict', '/v1/metadata', '/healthz', '/readyz', '/metrics'})
     return app
 
-# %% ../../nbs/05c_server.ipynb #77d30b5c
+# %% ../../nbs/05c_server.ipynb #cc9b0f69
 def _as_app(app):
     if hasattr(app, 'predict_batch'): return create_app(app)
     if not callable(app): raise LeptonError(f"serve needs an ASGI app (from create_app) or a Predictor, got {type(app).__name__}.")
