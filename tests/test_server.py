@@ -251,15 +251,16 @@ def test_a_failing_loader_keeps_readyz_503_with_the_reason():
 
 def test_hot_reload_swaps_the_version_and_in_flight_batches_finish_on_the_old_one():
     live = {'version': '1'}
-    loads = []
+    loads, v1_calls = [], []
     def load():
         v = live['version']; loads.append(v)
-        return make_predictor(version=v, delay_s=0.6 if v == '1' else 0.0)   # version 1 is slow, to be caught in flight
+        return make_predictor(version=v, delay_s=0.6 if v == '1' else 0.0,   # version 1 is slow, to be caught in flight
+                              calls=v1_calls if v == '1' else None)
     app = create_app(load, watch=lambda: live['version'], reload_every_s=0.05)
     with ServerThread(app) as s, concurrent.futures.ThreadPoolExecutor(1) as ex:
         wait_until(lambda: httpx.get(f'{s.url}/readyz', timeout=TIMEOUT).status_code == 200, what='first load')
         slow = ex.submit(httpx.post, f'{s.url}/v1/predict', json={'inputs': ['in flight']}, timeout=TIMEOUT)
-        wait_until(lambda: app.state.lepton.in_flight >= 1, what='request in flight')
+        wait_until(lambda: len(v1_calls) >= 1, what='a batch running on version 1')
         live['version'] = '2'
         wait_until(lambda: app.state.lepton.predictor.version == '2', what='reload')
         r2 = httpx.post(f'{s.url}/v1/predict', json={'inputs': ['after']}, timeout=TIMEOUT)
