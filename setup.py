@@ -18,6 +18,7 @@ extras = {
     'tune':    ['optuna>=3.6'],
     'explain': ['shap>=0.46', 'captum>=0.8', 'fairlearn>=0.12'],
     'recsys':  ['implicit>=0.7'],
+    'vision':  ['kornia>=0.7', 'captum>=0.7', 'pillow>=10', 'scikit-learn>=1.3'],
 }
 extras['all'] = sorted({r for rs in extras.values() for r in rs})
 extras['dev'] = extras['all'] + [
