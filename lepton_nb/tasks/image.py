@@ -161,7 +161,8 @@ _KINDS = {'SmallCNN': 'cnn', 'ResNet18': 'resnet18'}
 
 def _image_save(clf:ImageClassifier, folder:Path, manifest:Manifest) -> dict:
     "Write the network's weights under weights/; return what loading needs."
-    if not isinstance(clf, ImageClassifier): raise LeptonError(f"The image flavor saves an ImageClassifier, got {type(clf).__name__}.")
+    # by class name: a notebook run in the same process may define its own copy of the class
+    if type(clf).__name__ != 'ImageClassifier': raise LeptonError(f"The image flavor saves an ImageClassifier, got {type(clf).__name__}.")
     kind = _KINDS.get(type(clf.model).__name__)
     if kind is None: raise LeptonError(f"The image flavor saves SmallCNN or ResNet18 networks, got {type(clf.model).__name__}.")
     from safetensors.torch import save_model

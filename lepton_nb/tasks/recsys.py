@@ -90,7 +90,8 @@ class Recommender:
 def _recsys_save(rec:Recommender, folder:Path, manifest:Manifest) -> dict:
     "Write id maps (JSON) and vectors (safetensors) under weights/."
     from safetensors.numpy import save_file
-    if not isinstance(rec, Recommender): raise LeptonError(f"The recsys flavor saves a Recommender, got {type(rec).__name__}.")
+    # by class name: a notebook run in the same process may define its own copy of the class
+    if type(rec).__name__ != 'Recommender': raise LeptonError(f"The recsys flavor saves a Recommender, got {type(rec).__name__}.")
     w = folder/'weights'; w.mkdir(exist_ok=True)
     rec.users.save(w/'users.json'); rec.items.save(w/'items.json')
     save_file({'user_vecs': rec.uv, 'item_vecs': rec.iv, 'popularity': rec.popularity,

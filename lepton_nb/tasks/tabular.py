@@ -110,7 +110,8 @@ class TabularPredictor:
 # %% ../../nbs/08b_task_tabular.ipynb #73480a5d
 def _tabular_save(pred:TabularPredictor, folder:Path, manifest:Manifest) -> dict:
     "Write the model under weights/model; return what loading needs (kind, calibrator, threshold)."
-    if not isinstance(pred, TabularPredictor): raise LeptonError(f"The tabular flavor saves a TabularPredictor, got {type(pred).__name__}.")
+    # by class name: a notebook run in the same process may define its own copy of the class
+    if type(pred).__name__ != 'TabularPredictor': raise LeptonError(f"The tabular flavor saves a TabularPredictor, got {type(pred).__name__}.")
     w = folder/'weights'; w.mkdir(exist_ok=True)
     pred.model.save(w/'model')
     return {'weights': 'weights/model/tabular_model.json', 'kind': pred.model.kind, 'task': pred.task,

@@ -105,7 +105,8 @@ TextClassifier.to_onnx = _to_onnx
 # %% ../../nbs/08a_task_text.ipynb #391670f2
 def _text_save(clf:TextClassifier, folder:Path, manifest:Manifest) -> dict:
     "Write the network and tokenizer under weights/; return what loading needs."
-    if not isinstance(clf, TextClassifier): raise LeptonError(f"The text flavor saves a TextClassifier, got {type(clf).__name__}.")
+    # by class name: a notebook run in the same process may define its own copy of the class
+    if type(clf).__name__ != 'TextClassifier': raise LeptonError(f"The text flavor saves a TextClassifier, got {type(clf).__name__}.")
     w = folder/'weights'; w.mkdir(exist_ok=True)
     info = {'kind': clf.model.kind, 'max_len': clf.max_len, 'temperature': clf.temperature}
     if clf.model.kind == 'minilm' or hasattr(clf.model, 'save_pretrained'):
