@@ -4,6 +4,7 @@
 
 # %% ../../nbs/01_data_core.ipynb #fc0479f5
 from __future__ import annotations
+from collections import Counter
 from dataclasses import dataclass
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..core import LeptonError
 
 # %% auto #0
-__all__ = ['SeededSampler', 'DataLoaders']
+__all__ = ['SeededSampler', 'BalancedSampler', 'DataLoaders']
 
 # %% ../../nbs/01_data_core.ipynb #d715f255
 class SeededSampler(Sampler):
@@ -24,6 +25,21 @@ class SeededSampler(Sampler):
         if not self.shuffle: return iter(range(self.n))
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         return iter(torch.randperm(self.n, generator=g).tolist())
+    def state_dict(self): return {'seed': self.seed, 'epoch': self.epoch}
+    def load_state_dict(self, d): self.seed, self.epoch = d['seed'], d['epoch']
+
+# %% ../../nbs/01_data_core.ipynb #f38ea90b
+class BalancedSampler(Sampler):
+    "Draws rows with replacement so that each class is equally likely; order depends only on (seed, epoch)."
+    def __init__(self, labels, num_samples:int|None=None, seed:int=0):
+        labels = np.asarray(labels).tolist(); counts = Counter(labels)
+        self.weights = torch.tensor([1.0 / counts[l] for l in labels], dtype=torch.float64)
+        self.num_samples, self.seed, self.epoch = num_samples or len(labels), seed, 0
+    def set_epoch(self, epoch:int): self.epoch = epoch
+    def __len__(self): return self.num_samples
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g).tolist())
     def state_dict(self): return {'seed': self.seed, 'epoch': self.epoch}
     def load_state_dict(self, d): self.seed, self.epoch = d['seed'], d['epoch']
 

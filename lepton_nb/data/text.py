@@ -15,15 +15,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 import lepton_nb
 from ..core import LeptonError, BUNDLED, atomic_write_text, bundled_model, data_path, file_sha256, require
-from .core import DataLoaders, SeededSampler
+from .core import DataLoaders, SeededSampler, BalancedSampler
 
 # %% auto #0
 __all__ = ['FIN_SENTIMENT_LABELS', 'load_text_table', 'sample_path', 'load_banking77', 'load_financial_sentiment',
            'TextDataReport', 'validate_text_data', 'clean_text', 'normalize_text', 'DedupReport', 'dedup_text',
            'drop_overlap', 'text_quality_report', 'plot_text_quality', 'stratified_split', 'random_deletion',
-           'random_swap', 'augment_minority', 'class_weights', 'BalancedSampler', 'WordTokenizer',
-           'pretrained_tokenizer', 'TextDataset', 'PadCollate', 'BucketBatchSampler', 'padding_fraction',
-           'text_dataloaders']
+           'random_swap', 'augment_minority', 'class_weights', 'WordTokenizer', 'pretrained_tokenizer', 'TextDataset',
+           'PadCollate', 'BucketBatchSampler', 'padding_fraction', 'text_dataloaders']
 
 # %% ../../nbs/01a_data_text.ipynb #443c16a2
 _FORMATS = {'.csv': 'csv', '.tsv': 'tsv', '.tab': 'tsv', '.parquet': 'parquet', '.pq': 'parquet',
@@ -342,20 +341,6 @@ def class_weights(labels,       # one label per training row
     if absent: raise LeptonError(f"No training rows for classes {absent}: their weight would be infinite. Drop them or add rows.")
     n = sum(counts[c] for c in classes)
     return torch.tensor([n / (len(classes) * counts[c]) for c in classes], dtype=torch.float32)
-
-class BalancedSampler(Sampler):
-    "Draws rows with replacement so that each class is equally likely; order depends only on (seed, epoch)."
-    def __init__(self, labels, num_samples:int|None=None, seed:int=0):
-        labels = np.asarray(labels).tolist(); counts = Counter(labels)
-        self.weights = torch.tensor([1.0 / counts[l] for l in labels], dtype=torch.float64)
-        self.num_samples, self.seed, self.epoch = num_samples or len(labels), seed, 0
-    def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return self.num_samples
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g).tolist())
-    def state_dict(self): return {'seed': self.seed, 'epoch': self.epoch}
-    def load_state_dict(self, d): self.seed, self.epoch = d['seed'], d['epoch']
 
 # %% ../../nbs/01a_data_text.ipynb #29010150
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")

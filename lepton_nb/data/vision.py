@@ -15,13 +15,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 import lepton_nb
 from ..core import LeptonError, require, file_sha256
-from .core import DataLoaders, SeededSampler
+from .core import DataLoaders, SeededSampler, BalancedSampler
 
 # %% auto #0
 __all__ = ['SPLITS', 'BREAST_CLASSES', 'IMAGE_EXTENSIONS', 'ImageSet', 'load_npz', 'sample_path', 'read_image',
            'image_from_base64', 'image_to_base64', 'conform_images', 'stratified_indices', 'load_image_folder',
            'load_image_csv', 'load_images', 'channel_stats', 'to_tensor', 'augmentation', 'ImageDataset',
-           'ImageCollate', 'BalancedSampler', 'class_weights', 'image_loader', 'image_dataloaders', 'show_grid']
+           'ImageCollate', 'class_weights', 'image_loader', 'image_dataloaders', 'show_grid']
 
 # %% ../../nbs/01c_data_vision.ipynb #81ec5b59
 SPLITS = ('train', 'val', 'test')  # split names, as MedMNIST spells them
@@ -408,20 +408,6 @@ class ImageCollate:
         return (x - self.mean) / self.std, torch.stack([i[1] for i in items])
 
 # %% ../../nbs/01c_data_vision.ipynb #05637cc6
-class BalancedSampler(Sampler):
-    "Draws `n` indices per epoch with every class equally likely (with replacement); order = f(seed, epoch)."
-    def __init__(self, labels, seed:int=0, n:int|None=None):
-        y = np.asarray(labels); cnt = np.bincount(y)
-        self.weights = torch.as_tensor(1.0 / cnt[y], dtype=torch.double)      # (N,) each class sums to 1
-        self.n, self.seed, self.epoch = n or len(y), seed, 0
-    def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return self.n
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
-    def state_dict(self): return {'seed': self.seed, 'epoch': self.epoch}
-    def load_state_dict(self, d): self.seed, self.epoch = d['seed'], d['epoch']
-
 def class_weights(labels, n_classes:int|None=None) -> torch.Tensor:
     "Loss weights N / (K · count) per class: 1 for a balanced set, above 1 for rare classes."
     cnt = np.bincount(np.asarray(labels), minlength=n_classes or 0).astype(np.float64)
@@ -443,7 +429,7 @@ def image_dataloaders(ims:ImageSet,                 # from `load_images`
     if balance not in ('none', 'sampler', 'loss'): raise LeptonError(f"balance={balance!r}: use 'none', 'sampler' or 'loss'.")
     (xtr, ytr), (xva, yva) = ims['train'], ims['val']
     mean, std = channel_stats(xtr)
-    sampler = BalancedSampler(ytr, seed) if balance == 'sampler' else SeededSampler(len(ytr), seed)
+    sampler = BalancedSampler(ytr, seed=seed) if balance == 'sampler' else SeededSampler(len(ytr), seed)
     tr = image_loader(xtr, ytr, mean, std, bs, augmentation(augment), sampler)
     va = image_loader(xva, yva, mean, std, max(2 * bs, 128))
     H, W, C = ims.shape
