@@ -19,12 +19,14 @@ extras = {
     'explain': ['shap>=0.46', 'captum>=0.8', 'fairlearn>=0.12'],
     'recsys':  ['implicit>=0.7'],
     'vision':  ['kornia>=0.7', 'captum>=0.7', 'pillow>=10', 'scikit-learn>=1.3'],
+    # customers from transactions: BG/NBD + Gamma-Gamma (pymc-marketing's clv), basket rules (mlxtend), uplift (scikit-uplift)
+    'marketing': ['scikit-learn>=1.3', 'scipy>=1.10', 'pymc-marketing>=0.19', 'mlxtend>=0.23.4', 'scikit-uplift>=0.5'],
 }
 extras['all'] = sorted({r for rs in extras.values() for r in rs})
 extras['dev'] = extras['all'] + [
     # nbdev 2 (settings.ini); nbdev 3 refuses settings.ini and `nbdev<3` alone resolves badly
     'nbdev==2.4.14', 'fastcore>=1.8,<2', 'execnb<0.2', 'ghapi<2',
-    'pytest>=8', 'ipykernel', 'nbconvert>=7', 'jupytext>=1.16',
+    'pytest>=8', 'ipykernel', 'nbconvert>=7', 'jupytext>=1.16', 'scikit-surprise>=1.1.5',  # bench/recsys_surprise.py (a prebuilt wheel)
     'mkdocs>=1.6', 'mkdocs-material>=9.5', 'mkdocs-jupyter>=0.25', 'playwright>=1.45',
 ]
 

@@ -9,8 +9,8 @@ from .core import LeptonError, system_info
 
 # %% auto #0
 __all__ = ['COMMANDS', 'TRAIN_TASKS', 'EVALUATE_TASKS', 'command', 'build_parser', 'arg', 'main', 'info_cmd', 'data_cmd',
-           'train_cmd', 'evaluate_cmd', 'recommend_cmd', 'quickstart_cmd', 'register_cmd', 'serve_cmd', 'predict_cmd',
-           'drift_cmd', 'monitor_cmd', 'monitor_report_cmd']
+           'train_cmd', 'evaluate_cmd', 'recommend_cmd', 'quickstart_cmd', 'customers_cmd', 'register_cmd', 'serve_cmd',
+           'predict_cmd', 'drift_cmd', 'monitor_cmd', 'monitor_report_cmd']
 
 # %% ../nbs/09_cli.ipynb #4b32c1b8
 COMMANDS: dict = {}  # name -> (configure parser, run)
@@ -245,6 +245,37 @@ def quickstart_cmd(args):
     path, met = quickstart(args.out, args.epochs)
     _print_metrics(met)
     print(f'\nThe model card is at {path/"card.md"}\nNext: lepton-nb evaluate {path} --data YOUR.csv')
+
+# %% ../nbs/09_cli.ipynb #b8b09deb
+@command('customers', 'Turn invoice lines into a customer table at a cutoff date: features from before it, purchased/spend after it.')
+@arg('--data', required=True, help='invoice lines: CSV (any separator, optionally .gz) or Parquet')
+@arg('--customer-col', help='customer id column (default: found by its usual names, e.g. CustomerID, Customer ID)')
+@arg('--invoice-col', help='invoice or order id column (e.g. InvoiceNo, Invoice)')
+@arg('--date-col', help='invoice date column (e.g. InvoiceDate)')
+@arg('--quantity-col', help='units column (e.g. Quantity)')
+@arg('--price-col', help='unit price column (e.g. UnitPrice, Price)')
+@arg('--product-col', help='product code column (optional, e.g. StockCode): product breadth, non-product lines')
+@arg('--description-col', help='product name column (optional, e.g. Description): non-product lines')
+@arg('--country-col', help='country column (optional, e.g. Country): a feature')
+@arg('--cutoff', help='YYYY-MM-DD: features from before it, labels from the --horizon days after; default: the last day minus --horizon')
+@arg('--horizon', type=int, default=90, help='days in the label window')
+@arg('--dayfirst', action='store_true', help='dates are written day first (09/12/2011 is 9 December)')
+@arg('--out', required=True, help='the table to write: .csv, .csv.gz or .parquet (replaced atomically)')
+@arg('--json', action='store_true', help='print the summary as one JSON object')
+def customers_cmd(args):
+    from lepton_nb.data.transactions import TransactionColumns, build_customer_table, save_customer_table
+    cols = TransactionColumns(args.customer_col, args.invoice_col, args.date_col, args.quantity_col, args.price_col,
+                              args.product_col, args.description_col, args.country_col)
+    table, rep = build_customer_table(args.data, cols, args.cutoff, args.horizon, dayfirst=args.dayfirst)
+    path = save_customer_table(table, args.out)
+    idc = table.columns[0]
+    summary = {'customers': len(table), 'cutoff': table.attrs['cutoff'], 'horizon': table.attrs['horizon'], 'id_column': idc,
+               'purchased_share': round(float(table.purchased.mean()), 4), 'lines': rep.lines, 'removed': rep.removed,
+               'purchase_lines': rep.purchases, 'return_lines': rep.returns, 'out': str(path)}
+    if args.json: print(json.dumps(summary)); return
+    print(rep.table().to_string())
+    print(f"\n{len(table)} customers at {summary['cutoff']}; {summary['purchased_share']:.1%} bought in the next {args.horizon} days.\n"
+          f"table: {path}\nNext: lepton-nb train --task tabular --data {path} --target purchased --ignore {idc!r} spend")
 
 # %% ../nbs/09_cli.ipynb #c6892197
 @command('register', 'Register a bundle folder in the model registry (versions 1, 2, ...).')
