@@ -21,12 +21,27 @@ def one_line_error(r, *phrases):
 
 
 @pytest.fixture(scope='module')
-def sample():
-    from lepton_nb.data.text import sample_path
-    return sample_path('online_retail_transactions_sample.csv.gz')
+def sample(tmp_path_factory):
+    "Every line of 200 Online Retail customers when the shared data is present, else 300 simulated customers, as a shop's CSV."
+    from lepton_nb.data.transactions import load_retail_lines
+    f = tmp_path_factory.mktemp('lines')/'lines.csv.gz'
+    load_retail_lines(200).to_csv(f, index=False)
+    return f
 
 
-def test_customers_train_evaluate(sample, tmp_path):
+@pytest.fixture(scope='module')
+def span(sample):
+    "The earliest and latest cutoff (YYYY-MM-DD) with a 90-day window, as the library computes them."
+    from lepton_nb.data.transactions import ONLINE_RETAIL, clean_transactions, cutoff_range, read_transactions
+    return tuple(f'{d:%Y-%m-%d}' for d in cutoff_range(clean_transactions(read_transactions(sample, ONLINE_RETAIL))[0], 90))
+
+
+def test_span_is_the_shops_year(sample, span):
+    real = len(pd.read_csv(sample)) == 18_029           # the 200 real customers buy from 1 to 8 December, the simulated from 2 to 9
+    assert span == (('2010-12-02', '2011-09-10') if real else ('2010-12-03', '2011-09-11')), span
+
+
+def test_customers_train_evaluate(sample, span, tmp_path):
     table = tmp_path/'customers.csv'
     r = run('customers', '--data', sample, *COLS, '--cutoff', '2011-06-12', '--horizon', '90', '--out', table)
     assert r.returncode == 0, r.stderr
@@ -56,18 +71,18 @@ def test_customers_train_evaluate(sample, tmp_path):
     r = run('customers', '--data', sample, '--out', later, '--json')
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
-    assert s['cutoff'] == '2011-09-10' and s['id_column'] == 'CustomerID' and s['customers'] == len(pd.read_csv(later))
+    assert s['cutoff'] == span[1] and s['id_column'] == 'CustomerID' and s['customers'] == len(pd.read_csv(later))
     r = run('evaluate', tmp_path/'buy', '--data', later, '--json')
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)['roc_auc'] > 0.55      # trained in June, still ranks in September
 
 
-def test_bad_input_is_one_line_and_writes_nothing(sample, tmp_path):
+def test_bad_input_is_one_line_and_writes_nothing(sample, span, tmp_path):
     out = tmp_path/'customers.csv'
     one_line_error(run('customers', '--data', sample, '--customer-col', 'Client', '--out', out),
                    "no column 'Client' (given as the customer column)", '--customer-col')
     one_line_error(run('customers', '--data', sample, '--cutoff', '2009-01-01', '--out', out),
-                   'cutoff 2009-01-01 is outside the data', 'Use a cutoff from 2010-12-02 to 2011-09-10')
+                   'cutoff 2009-01-01 is outside the data', f'Use a cutoff from {span[0]} to {span[1]}')
     one_line_error(run('customers', '--data', sample, '--cutoff', '2011-11-20', '--out', out), 'are not observed')
     one_line_error(run('customers', '--data', sample, '--cutoff', 'next tuesday', '--out', out), "'next tuesday' is not a date")
     lines = tmp_path/'lines.csv'

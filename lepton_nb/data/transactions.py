@@ -17,7 +17,8 @@ from .text import sample_path
 __all__ = ['TX_ROLES', 'TX_REQUIRED', 'TX_ALIASES', 'ONLINE_RETAIL', 'RETAIL_SAMPLE', 'NONPRODUCT_CODES', 'NONPRODUCT_PATTERN',
            'TransactionColumns', 'read_transactions', 'load_online_retail', 'CleaningConfig', 'CleaningReport',
            'clean_transactions', 'customer_features', 'customer_labels', 'cutoff_range', 'customer_table',
-           'build_customer_table', 'save_customer_table']
+           'build_customer_table', 'save_customer_table', 'ShopSimConfig', 'simulate_customers',
+           'simulate_transactions', 'load_retail_lines']
 
 # %% ../../nbs/01e_data_transactions.ipynb #8e1cd126
 TX_ROLES = ('customer', 'invoice', 'date', 'quantity', 'price', 'product', 'description', 'country')
@@ -127,10 +128,10 @@ def read_transactions(data,                       # a CSV/TSV (optionally .gz) o
     return out
 
 # %% ../../nbs/01e_data_transactions.ipynb #9856534c
-RETAIL_SAMPLE = 'online_retail_transactions_sample.csv.gz'  # every line of 200 customers (lepton_nb/samples/SOURCE_marketing.md)
+RETAIL_SAMPLE = 'online_retail_transactions_sample.csv.gz'  # 321 lines: 15 customers, 6 guest invoices (lepton_nb/samples/SOURCE_marketing.md)
 
 def load_online_retail(path=None,          # folder holding online_retail.csv.gz; None: the shared data folder
-                       sample:bool=False,  # use the shipped 200-customer sample even when the full data exists
+                       sample:bool=False,  # use the shipped 321-line sample even when the full data exists
                       ) -> pd.DataFrame:
     "The UCI Online Retail invoice lines as `read_transactions` gives them; the shipped sample when the data is absent."
     if sample: f = sample_path(RETAIL_SAMPLE)
@@ -140,7 +141,7 @@ def load_online_retail(path=None,          # folder holding online_retail.csv.gz
     else:
         try: f = data_path('online_retail')/'online_retail.csv.gz'
         except LeptonError as e:
-            print(f"Using the shipped sample {RETAIL_SAMPLE} (200 customers), not the full Online Retail data. {e}")
+            print(f"Using the shipped sample {RETAIL_SAMPLE} (321 lines of 15 customers), not the full Online Retail data. {e}")
             f = sample_path(RETAIL_SAMPLE)
     return read_transactions(f, ONLINE_RETAIL)
 
@@ -326,3 +327,168 @@ def save_customer_table(table:pd.DataFrame, # from `customer_table`
         if path.suffix.lower() in ('.parquet', '.pq'): table.to_parquet(tmp, index=False)
         else: table.to_csv(tmp, index=False, compression='gzip' if path.suffix.lower() == '.gz' else None)
     return path
+
+# %% ../../nbs/01e_data_transactions.ipynb #72219f1e
+_COLOURS = ('RED', 'PINK', 'BLUE', 'GREEN', 'IVORY', 'BLACK', 'WHITE', 'GOLD', 'SILVER', 'PURPLE')
+_DESIGNS = ('REGENCY', 'RETROSPOT', 'VINTAGE', 'PAISLEY', 'ROSE', 'POLKADOT', 'HEART', 'STAR', 'BIRD', 'OWL', 'CHERRY', 'LACE',
+            'UNION JACK', 'GINGHAM', 'SPOTTY', 'FLORAL', 'DOLLY', 'SKULL', 'WOODLAND', 'SPACEBOY', 'FAIRY', 'BAROQUE', 'ENAMEL',
+            'SCANDI', 'PANTRY', 'GARDEN', 'CHRISTMAS', 'EASTER', 'JUMBO', 'TOADSTOOL', 'LOVEBIRD', 'KASHMIR', 'PARISIENNE',
+            'MOROCCAN', 'DAISY', 'STRAWBERRY', 'DINOSAUR', 'CIRCUS', 'ANTIQUE', 'HOMESPUN')
+_OBJECTS = ('TEACUP', 'MUG', 'CAKE TIN', 'LANTERN', 'CUSHION COVER', 'SHOPPER BAG', 'BUNTING', 'NAPKINS', 'PAPER PLATES', 'CANDLE',
+            'PHOTO FRAME', 'WALL CLOCK', 'METAL SIGN', 'COASTERS', 'DOORSTOP', 'LUNCH BOX', 'PURSE', 'COAT HOOK', 'BOWL', 'APRON')
+_ABROAD = ('Germany', 'France', 'EIRE', 'Spain', 'Netherlands', 'Belgium', 'Switzerland', 'Portugal', 'Australia', 'Norway')
+
+@dataclass
+class ShopSimConfig:
+    "How the simulated shop's customers buy (BG/NBD: Poisson purchases, dropout after a repeat purchase) and what they buy."
+    r: float = 0.9               # purchase rate per day λ ~ Gamma(shape r, rate alpha): mean r/alpha, a purchase every 39 days
+    alpha: float = 35.0
+    a: float = 2.0               # dropout probability after each repeat purchase p ~ Beta(a, b): 0.2 on average
+    b: float = 8.0
+    before: float = 365.0        # customers are acquired from this many days before `start` (what they bought before it is not recorded)
+    lines: float = 10.0          # mean product lines per basket (each customer's own mean ~ Gamma(2, lines/2))
+    packs: float = 2.0           # mean extra packs per line (each customer's own mean ~ Exponential(packs)): a few wholesalers
+    products: int = 400          # products in the catalogue
+    designs: int = 40            # designs sold in matching sets (cups, plates, napkins of one design)
+    zipf: float = 0.7            # popularity of the products ∝ rank ** -zipf: a few sell most
+    in_design: float = 0.3       # share of a basket's lines from one design, the rest from the whole catalogue
+    price_median: float = 2.5    # unit prices ~ lognormal(median, price_sigma), in steps of 0.05
+    price_sigma: float = 0.8
+    returns: float = 0.05        # share of purchases partly returned within 30 days (a 'C' invoice, negative quantities)
+    guests: float = 0.2          # share of purchase invoices without a customer id (half of them with a DOT postage line)
+    abroad: float = 0.1          # share of customers outside the UK (most of their invoices carry a POST line)
+    manual: float = 0.01         # share of invoices with a manual ('M') line
+    free: float = 0.002          # share of product lines given away (price 0)
+    duplicates: float = 0.005    # share of product lines recorded twice
+
+def simulate_customers(n_customers:int=300,    # customers who buy at least once from `start` to `end`
+                       start='2010-12-01',     # the first day recorded
+                       end='2011-12-10',       # the day after the last
+                       seed:int=0,             # the same seed gives the same customers
+                       cfg:ShopSimConfig|None=None,
+                      ) -> pd.DataFrame:
+    "The BG/NBD story of each customer: when acquired (days from `start`), rate, dropout probability, purchase times seen, alive at `end`."
+    cfg = cfg or ShopSimConfig()
+    days = (_timestamp(end, 'end') - _timestamp(start, 'start')) / _DAY
+    if days < 1: raise LeptonError(f"start {start} must be at least a day before end {end}.")
+    if not 1 <= n_customers <= 1_000_000: raise LeptonError(f"n_customers={n_customers}: simulate from 1 to 1 000 000 customers.")
+    rng, rows = np.random.default_rng([seed, 0]), []
+    while len(rows) < n_customers:          # customers who dropped out before `start` are never seen: draw until enough are
+        m = 2 * (n_customers - len(rows)) + 16
+        born, rate, p = rng.uniform(-cfg.before, days, m), rng.gamma(cfg.r, 1 / cfg.alpha, m), rng.beta(cfg.a, cfg.b, m)
+        for i in range(m):
+            ts, alive = [born[i]], True
+            while (t := ts[-1] + rng.exponential(1 / rate[i])) < days:
+                ts.append(t)
+                if rng.random() < p[i]: alive = False; break   # drops out after this repeat purchase, for good
+            seen = np.array([t for t in ts if t >= 0])
+            if len(seen): rows.append((born[i], rate[i], p[i], len(seen), seen, alive))
+            if len(rows) == n_customers: break
+    c = pd.DataFrame(rows, columns=['acquired', 'rate', 'dropout', 'purchases', 'times', 'alive'])
+    c.insert(0, 'customer', (10_000 + rng.permutation(max(90_000, n_customers))[:n_customers]).astype(str))
+    c.attrs['days'] = days
+    return c
+
+def _catalogue(cfg:ShopSimConfig, rng) -> pd.DataFrame:
+    "Products: code, description, design, unit price, pack size and popularity (Zipf, in a random order)."
+    i = np.arange(cfg.products); d, m = i % cfg.designs, i // cfg.designs     # design, and the product's place in it
+    design = [_DESIGNS[k % len(_DESIGNS)] + (f' {k // len(_DESIGNS) + 1}' if k >= len(_DESIGNS) else '') for k in d]
+    names = [f"{_COLOURS[(m[j] + d[j]) % len(_COLOURS)]} {design[j]} {_OBJECTS[(7 * m[j] + d[j]) % len(_OBJECTS)]}" for j in i]
+    price = np.maximum(0.05, np.round(np.exp(rng.normal(np.log(cfg.price_median), cfg.price_sigma, cfg.products)) * 20) / 20)
+    return pd.DataFrame({'code': (20100 + i).astype(str), 'description': names, 'design': d, 'price': price,
+                         'pack': rng.choice([1, 2, 3, 4, 6, 12], cfg.products, p=[.3, .15, .1, .15, .2, .1]),
+                         'popularity': rng.permutation(1 / (i + 1.0) ** cfg.zipf)})
+
+def simulate_transactions(n_customers:int=300,   # customers who buy at least once
+                          start='2010-12-01',     # the first day recorded
+                          end='2011-12-10',       # the day after the last (by default Online Retail's year)
+                          seed:int=0,             # the same seed gives the same lines
+                          cfg:ShopSimConfig|None=None,
+                         ) -> pd.DataFrame:
+    "Invoice lines of a simulated gift shop, in Online Retail's columns: BG/NBD customers, baskets, returns, guest sales, non-product lines."
+    cfg = cfg or ShopSimConfig()
+    cust = simulate_customers(n_customers, start, end, seed, cfg)
+    rng, days, n = np.random.default_rng([seed, 1]), cust.attrs['days'], len(cust)
+    cat = _catalogue(cfg, rng)
+    code, desc, price, pack = cat.code.to_numpy(), cat.description.to_numpy(), cat.price.to_numpy(), cat.pack.to_numpy()
+    pop = cat.popularity.to_numpy() / cat.popularity.sum()
+    members = [np.flatnonzero(cat.design.to_numpy() == k) for k in range(cfg.designs)]
+    dpop = np.array([pop[m].sum() for m in members])
+    country = np.where(rng.random(n) < cfg.abroad, rng.choice(_ABROAD, n), 'United Kingdom')
+    mean_lines, mean_packs = rng.gamma(2, cfg.lines / 2, n), rng.exponential(cfg.packs, n)
+    who = np.repeat(np.arange(n), cust.purchases)              # each purchase: the customer's row (-1: a guest) and its day
+    when = np.concatenate(cust.times.to_list())
+    n_guest = int(round(len(who) * cfg.guests / (1 - cfg.guests)))
+    who, when = np.concatenate([who, np.full(n_guest, -1)]), np.concatenate([when, rng.uniform(0, days, n_guest)])
+    shop_hours = lambda k: rng.integers(8 * 60, 20 * 60, k) / 1440   # a time from 8:00 to 20:00, to the minute
+    when = np.floor(when) + shop_hours(len(when))
+    events, cols = [], {k: [] for k in ('event', 'code', 'desc', 'qty', 'price', 'kind')}   # events: (time, customer row, is a return)
+    def line(*v):
+        for k, x in zip(cols, v): cols[k].append(x)
+    for k in np.argsort(when, kind='stable'):
+        i, t = who[k], when[k]
+        ml, mp = (mean_lines[i], mean_packs[i]) if i >= 0 else (rng.gamma(2, cfg.lines / 2), rng.exponential(cfg.packs))
+        size = min(1 + rng.poisson(max(ml - 1, 0)), cfg.products // 2)
+        own = members[rng.choice(cfg.designs, p=dpop / dpop.sum())]
+        k_in = min(rng.binomial(size, cfg.in_design), len(own))
+        items = list(rng.choice(own, k_in, replace=False, p=pop[own] / pop[own].sum()))
+        if size > k_in:
+            rest = pop.copy(); rest[items] = 0
+            items += list(rng.choice(cfg.products, size - k_in, replace=False, p=rest / rest.sum()))
+        qty = pack[items] * (1 + rng.poisson(mp, len(items)))
+        free = (rng.random(len(items)) < cfg.free) & (i >= 0)
+        free[0] = False                                           # every purchase keeps a priced line
+        ev = len(events); events.append((t, i, False))
+        for j, q, f in zip(items, qty, free): line(ev, code[j], desc[j], int(q), 0.0 if f else price[j], 'free' if f else 'product')
+        if i >= 0 and country[i] != 'United Kingdom' and rng.random() < 0.8:
+            line(ev, 'POST', 'POSTAGE', int(rng.integers(1, 4)), 18.0, 'nonproduct')
+        if i < 0 and rng.random() < 0.5: line(ev, 'DOT', 'DOTCOM POSTAGE', 1, float(np.round(rng.uniform(5, 60), 2)), 'nonproduct')
+        if rng.random() < cfg.manual: line(ev, 'M', 'Manual', 1, float(np.round(np.exp(rng.normal(1.5, 1)), 2)), 'nonproduct')
+        if i >= 0 and rng.random() < cfg.returns and (back := t + rng.uniform(1, 30)) < days:
+            ev = len(events); events.append((np.floor(back) + shop_hours(1)[0], i, True))
+            for r in rng.choice(np.flatnonzero(~free), min(int((~free).sum()), 1 + rng.poisson(0.5)), replace=False):
+                line(ev, code[items[r]], desc[items[r]], -int(rng.integers(1, qty[r] + 1)), price[items[r]], 'return')
+    ev_t, ev_i, ev_r = (np.array(v) for v in zip(*events))
+    number = np.empty(len(events), int); number[np.argsort(ev_t, kind='stable')] = 536365 + np.arange(len(events))   # in time order
+    e, kind = np.array(cols['event']), np.array(cols['kind'])
+    ids = np.where(ev_i >= 0, cust.customer.to_numpy()[np.maximum(ev_i, 0)], None)
+    lines = pd.DataFrame({
+        'InvoiceNo': np.where(ev_r[e], 'C', '') + number[e].astype(str), 'StockCode': cols['code'], 'Description': cols['desc'],
+        'Quantity': cols['qty'], 'InvoiceDate': _timestamp(start) + pd.to_timedelta(np.round(ev_t[e] * 1440), unit='min'),
+        'UnitPrice': cols['price'], 'CustomerID': pd.array(ids[e], dtype='string'),
+        'Country': np.where(ev_i[e] >= 0, country[np.maximum(ev_i[e], 0)], 'United Kingdom')})
+    dup = np.flatnonzero((kind == 'product') & (ev_i[e] >= 0) & (rng.random(len(e)) < cfg.duplicates))
+    at = np.concatenate([np.arange(len(e)), dup])              # a duplicate follows its line
+    lines = pd.concat([lines, lines.iloc[dup]]).iloc[np.lexsort((at, number[e][at]))].reset_index(drop=True)
+    guest = ev_i[e] < 0
+    lines.attrs.update(source=f'simulate_transactions({n_customers}, seed={seed})', simulated=True, injected={
+        'guest lines': int(guest.sum()), 'non-product lines': int(((kind == 'nonproduct') & ~guest).sum()),
+        'free lines': int((kind == 'free').sum()), 'duplicate lines': len(dup), 'return lines': int((kind == 'return').sum())})
+    return lines
+
+# %% ../../nbs/01e_data_transactions.ipynb #66e0325f
+def load_retail_lines(customers:int|None=200,  # every line of this many random customers (and 10 guest invoices); None: every line
+                      seed:int=0,              # the draw of customers, or the simulation's seed
+                      simulated:int=300,       # customers to simulate when the data is absent
+                      path=None,               # folder holding online_retail.csv.gz; None: the shared data folder
+                     ) -> pd.DataFrame:
+    "Online Retail's lines in its own columns (all, or those of random customers); simulated lines when the data is absent, saying so."
+    if path is None:
+        try: path = data_path('online_retail')
+        except LeptonError as e:
+            print(f"The full Online Retail data is absent, so these are SIMULATED invoice lines of {simulated} customers "
+                  f"(simulate_transactions), not real ones. {e}")
+            return simulate_transactions(simulated, seed=seed)
+    f = Path(path)/'online_retail.csv.gz'
+    if not f.is_file(): raise LeptonError(f"{f}: no such file. Pass the folder that holds online_retail.csv.gz.")
+    raw = read_table(f, dtype=str, keep_default_na=False, na_values=[''])
+    raw.attrs.update(simulated=False)
+    if customers is None: return raw
+    ids = np.array(sorted(raw.CustomerID.dropna().unique(), key=float))
+    if not 1 <= customers <= len(ids): raise LeptonError(f"customers={customers}: choose from 1 to the {len(ids)} customers of {f}.")
+    rng = np.random.default_rng(seed)
+    who = rng.choice(ids, customers, replace=False)
+    guests = rng.choice(np.array(sorted(raw.InvoiceNo[raw.CustomerID.isna()].unique())), 10, replace=False)
+    out = raw[raw.CustomerID.isin(who) | raw.InvoiceNo.isin(guests)].reset_index(drop=True)
+    out.attrs.update(raw.attrs, source=f"{f}: every line of {customers} random customers (seed {seed}) and of 10 guest invoices")
+    return out
