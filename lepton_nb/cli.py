@@ -157,7 +157,7 @@ TRAIN_TASKS = {'text': _train_text, 'tabular': _train_tabular, 'regression': _tr
                      'image: cnn (default) | resnet18')
 @arg('--lora', action='store_true', help='text: train LoRA adapters (merged before saving)')
 @arg('--epochs', type=int, help='text: default 5 for minilm, 20 for models trained from scratch')
-@arg('--lr', type=float, help='text: default 1e-4 for minilm (1e-3 with --lora), 2e-3 from scratch')
+@arg('--lr', type=float, help='text: default 2e-4 for minilm (1e-3 with --lora), 2e-3 from scratch')
 @arg('--bs', type=int, default=32, help='text: batch size')
 @arg('--max-len', type=int, default=128, help='text: tokens kept per text')
 @arg('--target', help='tabular/regression: the column to predict')
