@@ -4,7 +4,7 @@ mailing chosen under a budget against RFM rules and random mailing, and the same
 the command line (`customers` -> `train` -> `evaluate`). Prints Markdown tables; the last line is key=value pairs.
 
     nice -n 15 python bench/marketing_bench.py            # the shared data (LEPTON_DATA or ../shared/data)
-    nice -n 15 python bench/marketing_bench.py --sample   # the shipped 200-customer sample (a smoke test)
+    nice -n 15 python bench/marketing_bench.py --sample   # 1,000 simulated customers (simulate_transactions; a smoke test)
 """
 import argparse, json, os, platform, subprocess, tempfile, time, warnings
 from pathlib import Path
@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, mean_absolute_error, roc_au
 
 from lepton_nb.core import data_path
 from lepton_nb.data.tabular import TabularWarning
-from lepton_nb.data.transactions import RETAIL_SAMPLE, clean_transactions, customer_table, cutoff_range, load_online_retail
+from lepton_nb.data.transactions import simulate_transactions, read_transactions, clean_transactions, customer_table, cutoff_range, load_online_retail
 from lepton_nb.data.text import sample_path
 from lepton_nb.deploy.bundle import load_bundle
 from lepton_nb.tasks.marketing import rfm_scores
@@ -33,7 +33,7 @@ def md(df:pd.DataFrame) -> str:
 
 def build(sample:bool):
     "Read, clean and build the table at the default cutoff, timed (the table three times, best kept)."
-    t0 = time.perf_counter(); lines = load_online_retail(sample=sample); t_read = time.perf_counter() - t0
+    t0 = time.perf_counter(); raw = simulate_transactions(1000, seed=0) if sample else None; lines = read_transactions(raw) if sample else load_online_retail(); t_read = time.perf_counter() - t0
     t0 = time.perf_counter(); clean, rep = clean_transactions(lines); t_clean = time.perf_counter() - t0
     t_table = []
     for _ in range(3):
@@ -153,7 +153,8 @@ if __name__ == '__main__':
     print(f"### Mailing: margin {MARGIN:.0%}, £{COST:g} a contact, budget £{BUDGET:,.0f} -> N = {n}\n\n" + md(pd.DataFrame(frow).T) + "\n\n"
           + md(pd.DataFrame(grid, index=['N', 'realised profit £']).T) + "\n", flush=True)
 
-    f = sample_path(RETAIL_SAMPLE) if a.sample else data_path('online_retail')/'online_retail.csv.gz'
+    if a.sample: f = Path(work)/'simulated_lines.csv'; simulate_transactions(1000, seed=0).to_csv(f, index=False)
+    else: f = data_path('online_retail')/'online_retail.csv.gz'
     periods = {}
     for c1 in (hi - 2 * HORIZON * DAY, hi - HORIZON * DAY):
         c1s, c2s = f'{c1:%Y-%m-%d}', f'{c1 + HORIZON * DAY:%Y-%m-%d}'
