@@ -1,10 +1,13 @@
-"""Recommender benchmark: quality tables on Online Retail (implicit, temporal split, cold new products) and
-RCdata (explicit ratings), then speed on a generated 1M-interaction set: training throughput (BPR through the
+"""Recommender benchmark: quality tables on Online Retail (implicit, temporal split, cold new products; popularity, ALS,
+BPR, hybrid and the sequential SASRec) and RCdata (explicit ratings), then speed on a generated 1M-interaction set: training throughput (BPR through the
 Learner, ALS) and `Recommender.recommend` latency at 100k items. Prints Markdown tables; the last line is
 `recommend_p99_ms=<x>`.
 
     python bench/recsys_bench.py            # everything (several minutes on 2 shared cores)
     python bench/recsys_bench.py --quick    # shipped samples + a 100k-interaction synthetic set
+    python bench/recsys_bench.py --skip-speed --models als sasrec   # quality tables only, some Online Retail models
+
+Surprise's SVD/SVD++ on the same RCdata splits: bench/recsys_surprise.py.
 """
 import argparse, json, tempfile, time, warnings
 from pathlib import Path
@@ -12,6 +15,7 @@ import numpy as np, pandas as pd, torch
 
 from lepton_nb.data.recsys import load_online_retail_interactions, load_rcdata, IdMap
 from lepton_nb.models.recsys import RecConfig, fit_recommender
+from lepton_nb.models.sequential import SASRecConfig
 from lepton_nb.tasks.recsys import train_recommender, Recommender, build_recommender
 
 COLS_IMPLICIT = ['recall@10', 'ndcg@10', 'map@10', 'hit_rate@10', 'coverage', 'cold_recall@10', 'cold_ndcg@10', 'cold_n_users', 'train_s']
@@ -25,14 +29,18 @@ def md(df:pd.DataFrame) -> str:
 
 def table(rows:dict, cols) -> str: return md(pd.DataFrame(rows).T.reindex(columns=cols))
 
-def online_retail(quick, out):
+OR_MODELS = ('popularity', 'als', 'bpr', 'hybrid', 'sasrec')
+
+def online_retail(quick, out, models=OR_MODELS):
     df, items = load_online_retail_interactions(sample=quick)
     it, rows = items.reset_index(), {}
     ep = 3 if quick else 10
     for kind, cfg in [('popularity', RecConfig(epochs=3, bs=2048, lr=0.05)),
                       ('als', RecConfig(n_factors=64, als_iters=10)),
                       ('bpr', RecConfig(n_factors=64, epochs=ep, bs=2048, lr=0.01, wd=1e-5)),
-                      ('hybrid', RecConfig(n_factors=64, epochs=ep, bs=2048, lr=0.01, wd=1e-5))]:
+                      ('hybrid', RecConfig(n_factors=64, epochs=ep, bs=2048, lr=0.01, wd=1e-5)),
+                      ('sasrec', SASRecConfig(epochs=3 if quick else 10, lr=1e-3))]:   # 64 dims, 2 blocks, 50 positions, full softmax
+        if kind not in models: continue
         t = time.perf_counter()
         _, m = train_recommender(df, out/f'or_{kind}', 'user', 'item', time_col='timestamp', items=it, item_id_col='id',
                                  item_text_col='text', model=kind, cfg=cfg, text_method='minilm')
@@ -41,15 +49,16 @@ def online_retail(quick, out):
            f"test: last 20% by first-purchase time, {m['n_users']} known test customers, {m.get('cold_n_items', 0)} new products"
     return info, rows
 
+RC_CFGS = {'bias': RecConfig(epochs=20, lr=0.05, bs=128, wd=0.5),     # strong decay: ~900 training ratings
+           'mf': RecConfig(epochs=40, lr=0.02, bs=128, n_factors=8, wd=2.0), 'hybrid': RecConfig(epochs=40, lr=0.02, bs=128, n_factors=8, wd=2.0)}
+
 def rcdata(quick, out):
     df, items = load_rcdata(sample=quick)
     it, rows = items.reset_index(), {}
-    cfgs = {'bias': RecConfig(epochs=20, lr=0.05, bs=128, wd=0.5),     # strong decay: ~900 training ratings
-            'mf': RecConfig(epochs=40, lr=0.02, bs=128, n_factors=8, wd=2.0), 'hybrid': RecConfig(epochs=40, lr=0.02, bs=128, n_factors=8, wd=2.0)}
     for kind in ('bias', 'mf', 'hybrid'):
         t = time.perf_counter()
         _, m = train_recommender(df, out/f'rc_{kind}', 'user', 'item', 'rating', items=it, item_id_col='id', item_text_col='text',
-                                 model=kind, cfg=cfgs[kind], text_method='minilm')
+                                 model=kind, cfg=RC_CFGS[kind], text_method='minilm')
         rows[kind] = {**m, 'train_s': time.perf_counter() - t}
     return f"{len(df)} ratings (0-2), {df.user.nunique()} users, {df.item.nunique()} restaurants; random 20% per user held out", rows
 
@@ -86,16 +95,18 @@ def speed(quick):
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--threads', type=int, default=1)
-    ap.add_argument('--skip-quality', action='store_true')
+    ap.add_argument('--skip-quality', action='store_true'); ap.add_argument('--skip-speed', action='store_true')
+    ap.add_argument('--models', nargs='+', default=OR_MODELS, choices=OR_MODELS, help='Online Retail models to train')
     a = ap.parse_args(); torch.set_num_threads(a.threads); warnings.simplefilter('ignore')
     from threadpoolctl import threadpool_limits
     threadpool_limits(a.threads)   # one BLAS thread per serving worker: on a shared CPU more threads only spin
     out = Path(tempfile.mkdtemp())
     if not a.skip_quality:
-        info, rows = online_retail(a.quick, out)
+        info, rows = online_retail(a.quick, out, a.models)
         print(f"## Online Retail (implicit)\n\n{info}\n\n{table(rows, COLS_IMPLICIT)}\n", flush=True)
         info, rows = rcdata(a.quick, out)
         print(f"## RCdata (explicit)\n\n{info}\n\n{table(rows, COLS_EXPLICIT)}\n", flush=True)
+    if a.skip_speed: raise SystemExit
     s = speed(a.quick)
     print("## Speed (generated data, CPU)\n\n" + md(pd.DataFrame({'value': s})) + "\n", flush=True)
     print(f"recommend_p99_ms={s['recommend_p99_ms']:.3f}")

@@ -153,7 +153,7 @@ TRAIN_TASKS = {'text': _train_text, 'tabular': _train_tabular, 'regression': _tr
 @arg('--label-col', default='label', help='text: the column with the labels')
 @arg('--test', help='text, recsys: a test file; default: a split of --data')
 @arg('--model', help='text: minilm (default) | textcnn | lstm | transformer | a Hugging Face folder or hub id; '
-                     'tabular/regression: gbm (default) | lr | net; recsys: popularity | bias | mf | als | bpr | hybrid; '
+                     'tabular/regression: gbm (default) | lr | net; recsys: popularity | bias | mf | als | bpr | hybrid | sasrec (needs --time-col); '
                      'image: cnn (default) | resnet18')
 @arg('--lora', action='store_true', help='text: train LoRA adapters (merged before saving)')
 @arg('--epochs', type=int, help='text: default 5 for minilm, 20 for models trained from scratch')
@@ -223,11 +223,12 @@ def evaluate_cmd(args):
 @arg('--user', required=True)
 @arg('-k', type=int, default=10)
 @arg('--include-seen', action='store_true', help='also recommend items the user already has')
+@arg('--recent', nargs='+', metavar='ITEM', help='sasrec bundles: items the user picked since training, oldest first')
 def recommend_cmd(args):
     from lepton_nb.deploy.bundle import load_bundle
     rec = load_bundle(_bundle_path(args.bundle)).model
     if not hasattr(rec, 'recommend'): raise LeptonError(f"{args.bundle} is not a recommender bundle.")
-    items = rec.recommend(args.user, args.k, not args.include_seen)
+    items = rec.recommend(args.user, args.k, not args.include_seen, **({'recent': args.recent} if args.recent else {}))
     print(json.dumps({'user': args.user, 'items': items, 'fallback': rec.last_fallback}))
 
 def _bundle_path(spec:str):

@@ -88,3 +88,33 @@ def test_registered_recommender_served_with_the_model_server(ratings, tmp_path):
         r = httpx.post(f'{s.url}/v1/recommend', json={'user': 'stranger', 'k': 3}, timeout=30)
         T.test_eq(r.json()['fallback'], 'popularity')
         T.test_eq(httpx.post(f'{s.url}/v1/recommend', json={'user': 'u1', 'k': 0}, timeout=30).status_code, 422)
+
+def test_sequential_bundle_served_with_recent_items(tmp_path):
+    "A sasrec bundle (timestamps required) registers and serves; `recent` items re-read the history on the server."
+    import httpx
+    from lepton_nb.models.sequential import SASRecConfig
+    from lepton_nb.deploy.registry import Registry
+    from lepton_nb.deploy.serving import bundle_app
+    from lepton_nb.deploy.server import ServerThread
+    rng = np.random.default_rng(0)
+    rows = [(f'u{u}', f'i{(s + t) % 12}', t) for u in range(30) for s in [int(rng.integers(12))] for t in range(6)]
+    p = tmp_path/'seq.csv'; pd.DataFrame(rows, columns=['uid', 'sku', 't']).to_csv(p, index=False)
+    with pytest.raises(LeptonError, match='pass time_col='): train_recommender(p, tmp_path/'b', 'uid', 'sku', model='sasrec')
+    assert not (tmp_path/'b').exists()
+    cfg = SASRecConfig(max_len=6, n_factors=8, n_layers=1, n_heads=1, epochs=2, bs=16)
+    path, m = train_recommender(p, tmp_path/'b', 'uid', 'sku', time_col='t', model='sasrec', cfg=cfg)
+    T.test_eq(set(['ndcg@10', 'recall@10']) <= set(m), True)
+    reg = Registry(tmp_path/'registry'); v = reg.register(path, 'next'); reg.set_alias('next', 'production', v)
+    with ServerThread(bundle_app('next@production', registry=reg)) as s:
+        r = httpx.post(f'{s.url}/v1/recommend', json={'user': 'u1', 'k': 3, 'recent': ['i3', 'not-an-item']}, timeout=30)
+        T.test_eq(r.status_code, 200); body = r.json()
+        T.test_eq((len(body['items']), body['fallback']), (3, None)); assert 'i3' not in [x['item'] for x in body['items']]
+        r = httpx.post(f'{s.url}/v1/recommend', json={'user': 'stranger', 'k': 3, 'recent': ['i3']}, timeout=30)
+        T.test_eq(r.json()['fallback'], None)
+        T.test_eq(httpx.post(f'{s.url}/v1/recommend', json={'user': 'stranger', 'k': 3}, timeout=30).json()['fallback'], 'popularity')
+    # the same through the CLI: `recommend --recent` reads the items picked since training
+    import subprocess, shutil
+    r = subprocess.run([shutil.which('lepton-nb'), 'recommend', str(path), '--user', 'u1', '-k', '3', '--recent', 'i3'],
+                       capture_output=True, text=True, timeout=300)
+    T.test_eq(r.returncode, 0); out = json.loads(r.stdout)
+    T.test_eq((len(out['items']), out['fallback']), (3, None)); assert 'i3' not in [x['item'] for x in out['items']]

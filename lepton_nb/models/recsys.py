@@ -171,7 +171,7 @@ def fit_recommender(cfg:RecConfig,
                     valid:tuple|None=None,       # (u, i[, r]) for the Learner's validation loss
                    ):
     "Train the model `cfg.model` on encoded interactions; returns the model (eval mode) with `.history` and `.train_seconds`."
-    if cfg.model not in MODEL_KINDS: raise LeptonError(f"model={cfg.model!r}: use one of {MODEL_KINDS} (sasrec is not built yet).")
+    if cfg.model not in MODEL_KINDS: raise LeptonError(f"model={cfg.model!r}: use one of {MODEL_KINDS} (sasrec: models.sequential.fit_sasrec).")
     if len(u) == 0: raise LeptonError("No training interactions.")
     seed_everything(cfg.seed); t0 = time.perf_counter()
     if cfg.model == 'als':

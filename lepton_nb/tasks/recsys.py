@@ -14,12 +14,13 @@ from ..core import LeptonError, Manifest, seed_everything, file_sha256
 from ..data.recsys import (IdMap, load_interactions, validate_interactions, load_side_table, random_holdout,
                                    temporal_split, encode_interactions)
 from ..models.recsys import (RecConfig, fit_recommender, evaluate_ranking, rating_metrics, embed_texts, top_k, MODEL_KINDS)
+from ..models.sequential import SASRec, SASRecConfig, fit_sasrec
 from ..evaluate.card import card_markdown
 from ..deploy.bundle import register_flavor, save_bundle, load_bundle, ModelBundle
 
 # %% auto #0
-__all__ = ['Recommender', 'build_recommender', 'evaluate_recommender', 'train_recommender', 'evaluate_recommender_bundle',
-           'recommend_router']
+__all__ = ['RECOMMENDER_KINDS', 'Recommender', 'build_recommender', 'evaluate_recommender', 'train_recommender',
+           'evaluate_recommender_bundle', 'recommend_router']
 
 # %% ../../nbs/08d_task_recsys.ipynb #3bca0c6d
 class Recommender:
@@ -31,24 +32,43 @@ class Recommender:
                  seen_indptr:np.ndarray, seen_indices:np.ndarray, # CSR: items each user saw in training
                  kind:str='mf', explicit:bool=False, rating_range:tuple|None=None,
                  text_proj:dict|None=None,                    # hybrid: {'weight', 'bias', 'mu'} to score new items from text
+                 sequence_model:SASRec|None=None,             # sasrec: the network that reads a history into a user vector
+                 user_seqs:tuple|None=None,                   # sasrec: CSR (indptr, items) of each user's latest items, oldest first
                  name:str='model', version:str='0', metadata:dict|None=None):
         if user_vecs.shape[0] != len(users) or item_vecs.shape[0] != len(items):
             raise LeptonError(f"Vectors ({user_vecs.shape[0]} users, {item_vecs.shape[0]} items) do not match the id maps ({len(users)}, {len(items)}).")
         self.users, self.items, self.uv, self.iv = users, items, np.ascontiguousarray(user_vecs, np.float32), np.ascontiguousarray(item_vecs, np.float32)
         self.popularity, self.seen_indptr, self.seen_indices = np.asarray(popularity, np.float32), np.asarray(seen_indptr, np.int64), np.asarray(seen_indices, np.int64)
         self.kind, self.explicit, self.rating_range, self.text_proj = kind, explicit, rating_range, text_proj
+        if (sequence_model is None) != (user_seqs is None): raise LeptonError("A sequence model needs the users' histories (user_seqs), and the other way round.")
+        self.sequence_model, self.user_seqs = sequence_model, user_seqs
         self.name, self.version, self.metadata, self.last_fallback = name, version, metadata or {'task': 'recsys'}, None
 
     def seen(self, u:int) -> np.ndarray: return self.seen_indices[self.seen_indptr[u]:self.seen_indptr[u+1]]
+    def history(self, u:int) -> np.ndarray: return self.user_seqs[1][self.user_seqs[0][u]:self.user_seqs[0][u+1]]
+
+    def _recent_scores(self, u:int, recent:list, exclude_seen:bool):
+        "sasrec: (scores, excluded) from the stored history of `u` (-1: none) followed by the `recent` items."
+        if self.sequence_model is None:
+            raise LeptonError(f"A {self.kind!r} model does not read recent items (only 'sasrec' does): leave `recent` out.")
+        r = self.items.encode(recent); r = r[r >= 0]                                   # items outside the catalogue are skipped
+        seq = np.concatenate([self.history(u), r]) if u >= 0 else r
+        if len(seq) == 0: return None, None
+        excl = (np.union1d(self.seen(u), r) if u >= 0 else r) if exclude_seen else None
+        return self.iv @ self.sequence_model.encode([seq])[0], excl
 
     def recommend(self, user,                 # a user id as in the training data
                   k:int=10,                   # how many items
-                  exclude_seen:bool=True,     # skip items the user interacted with in training
+                  exclude_seen:bool=True,     # skip items the user interacted with in training (and the `recent` ones)
+                  recent:list|None=None,      # sasrec: items picked since training, oldest first
                  ) -> list[dict]:
         "The `k` best items for `user` as [{'item', 'score'}], best first; popular items for unknown users."
         if not isinstance(k, (int, np.integer)) or k < 1: raise LeptonError(f"k={k!r}: ask for 1 or more items.")
         u = int(self.users.encode([user])[0])
-        if u < 0: self.last_fallback, scores, excl = 'popularity', self.popularity, None
+        scores = None
+        if recent: scores, excl = self._recent_scores(u, list(recent), exclude_seen)
+        if scores is not None: self.last_fallback = None
+        elif u < 0: self.last_fallback, scores, excl = 'popularity', self.popularity, None
         else: self.last_fallback, scores, excl = None, self.iv @ self.uv[u], (self.seen(u) if exclude_seen else None)
         ids, sc = top_k(scores, k, excl)
         return [{'item': self.items.keys[j], 'score': float(s)} for j, s in zip(ids, sc)]
@@ -76,11 +96,11 @@ class Recommender:
         return self
 
     def predict_batch(self, inputs:list) -> list[dict]:
-        "Server protocol: each input is a user id or {'user', 'k', 'exclude_seen'}; one {'items', 'fallback'} each."
+        "Server protocol: each input is a user id or {'user', 'k', 'exclude_seen', 'recent'}; one {'items', 'fallback'} each."
         out = []
         for x in inputs:
             x = x if isinstance(x, dict) else {'user': x}
-            items = self.recommend(x['user'], int(x.get('k', 10)), bool(x.get('exclude_seen', True)))
+            items = self.recommend(x['user'], int(x.get('k', 10)), bool(x.get('exclude_seen', True)), x.get('recent'))
             out.append({'items': items, 'fallback': self.last_fallback})
         return out
 
@@ -103,6 +123,11 @@ def _recsys_save(rec:Recommender, folder:Path, manifest:Manifest) -> dict:
         save_file({k: np.asarray(v, np.float32).reshape(-1) if k == 'mu' else np.asarray(v, np.float32) for k, v in rec.text_proj.items()},
                   str(w/'text_proj.safetensors'))
         info['text_proj'] = 'weights/text_proj.safetensors'
+    if rec.sequence_model is not None:
+        net = {f'net.{k}': v.detach().cpu().numpy() for k, v in rec.sequence_model.state_dict().items()}
+        save_file({**net, 'seq_indptr': np.asarray(rec.user_seqs[0], np.int64), 'seq_items': np.asarray(rec.user_seqs[1], np.int64)},
+                  str(w/'sequence.safetensors'))
+        info['sequence'] = {'weights': 'weights/sequence.safetensors', 'config': rec.sequence_model.config}
     return info
 
 def _recsys_load(folder:Path, manifest:Manifest, **_) -> Recommender:
@@ -113,18 +138,33 @@ def _recsys_load(folder:Path, manifest:Manifest, **_) -> Recommender:
     tp = None
     if m.get('text_proj'):
         tp = load_file(str(folder/m['text_proj'])); tp['mu'] = float(tp['mu'][0])
+    net = seqs = None
+    if m.get('sequence'):
+        s = load_file(str(folder/m['sequence']['weights']))
+        net = SASRec(**m['sequence']['config'])
+        net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in s.items() if k.startswith('net.')})
+        seqs = (s['seq_indptr'], s['seq_items']); net.user_seqs = seqs; net.eval()
     return Recommender(IdMap.load(w/'users.json'), IdMap.load(w/'items.json'), t['user_vecs'], t['item_vecs'], t['popularity'],
                        t['seen_indptr'], t['seen_indices'], m['kind'], m['explicit'],
-                       tuple(m['rating_range']) if m.get('rating_range') else None, tp,
+                       tuple(m['rating_range']) if m.get('rating_range') else None, tp, net, seqs,
                        name=manifest.card.get('name', folder.name), version=manifest.card.get('version', '0'),
                        metadata={'task': 'recsys', 'model': m['kind']})
 
-register_flavor('recsys', _recsys_save, _recsys_load, packages=('numpy', 'safetensors'));
+register_flavor('recsys', _recsys_save, _recsys_load, packages=('numpy', 'safetensors', 'torch'));
 
 # %% ../../nbs/08d_task_recsys.ipynb #92a69b3f
 def _csr(u, i, n_users):
     o = np.lexsort((i, u)); u, i = u[o], i[o]
     return np.concatenate([[0], np.cumsum(np.bincount(u, minlength=n_users))]).astype(np.int64), i.astype(np.int64)
+
+RECOMMENDER_KINDS = MODEL_KINDS + ('sasrec',)   # what `train_recommender` trains
+
+def _sasrec_config(cfg:RecConfig|None) -> SASRecConfig:
+    "SASRec's defaults, with the seed and what `cfg` sets away from RecConfig's defaults."
+    if cfg is None: return SASRecConfig()
+    base = RecConfig()
+    kw = {k: getattr(cfg, k) for k in ('epochs', 'lr', 'wd', 'bs', 'n_factors') if getattr(cfg, k) != getattr(base, k)}
+    return SASRecConfig(**kw, seed=cfg.seed, quiet=cfg.quiet)
 
 def build_recommender(model, users:IdMap, items:IdMap, u:np.ndarray, i:np.ndarray, kind:str, explicit:bool,
                       rating_range=None, cold=None, name='model') -> Recommender:
@@ -134,8 +174,9 @@ def build_recommender(model, users:IdMap, items:IdMap, u:np.ndarray, i:np.ndarra
     if getattr(model, 'text_dim', 0):
         tp = {'weight': model.text_proj.weight.detach().cpu().numpy(), 'bias': model.text_proj.bias.detach().cpu().numpy(), 'mu': float(model.mu)}
     indptr, idx = _csr(u, i, len(users))
+    seq = isinstance(model, SASRec)
     return Recommender(users, items, model.user_vectors(), model.item_vectors(cold), pop, indptr, idx, kind, explicit,
-                       rating_range, tp, name=name)
+                       rating_range, tp, model if seq else None, model.user_seqs if seq else None, name=name)
 
 def evaluate_recommender(rec:Recommender, test:pd.DataFrame, k:int=10, cold_items=None, max_users:int=5000) -> dict:
     "rmse/mae (explicit models, test pairs with a rating), ranking metrics at `k` over unseen items, and the cold-item slice."
@@ -156,17 +197,21 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
                       items=None,                  # item table (file or DataFrame) with an id and a text column
                       item_id_col:str|None=None,   # default: `item_col`
                       item_text_col=None,          # column(s) of item text (needed for 'hybrid')
-                      model:str|None=None,         # popularity|bias|mf|als|bpr|hybrid; None: 'mf' with ratings else 'als'
+                      model:str|None=None,         # popularity|bias|mf|als|bpr|hybrid|sasrec; None: 'mf' with ratings else 'als'
                       test=None,                   # a test file; else split `data`
-                      cfg:RecConfig|None=None,     # settings (its `model` is ignored: pass `model`)
+                      cfg:RecConfig|SASRecConfig|None=None, # settings (a RecConfig's `model` is ignored: pass `model`)
                       test_frac:float=0.2,
                       text_method:str='minilm',    # item text embeddings: 'minilm' or 'hashing'
                       card:dict|None=None,
                      ) -> tuple[Path, dict]:
     "Train, evaluate and save a recommender bundle; returns (bundle path, test metrics)."
-    cfg = RecConfig(**{**asdict(cfg or RecConfig()), 'model': model or ('mf' if rating_col else 'als')})
-    if cfg.model == 'sasrec': raise LeptonError("model='sasrec' (sequential next-item) is not built yet: use 'bpr', 'als' or 'hybrid'.")
-    if cfg.model not in MODEL_KINDS: raise LeptonError(f"model={cfg.model!r}: use one of {MODEL_KINDS}.")
+    kind = model or ('mf' if rating_col else 'als')
+    if kind not in RECOMMENDER_KINDS: raise LeptonError(f"model={kind!r}: use one of {RECOMMENDER_KINDS}.")
+    if kind == 'sasrec':
+        if time_col is None: raise LeptonError("model='sasrec' reads each user's history in time order: pass time_col= (CLI: --time-col), a timestamp column.")
+        cfg = cfg if isinstance(cfg, SASRecConfig) else _sasrec_config(cfg)
+    elif isinstance(cfg, SASRecConfig): raise LeptonError(f"A SASRecConfig is for model='sasrec'; pass a RecConfig for model={kind!r}.")
+    else: cfg = RecConfig(**{**asdict(cfg or RecConfig()), 'model': kind})
     seed_everything(cfg.seed)
     df, rep = validate_interactions(load_interactions(data, user_col, item_col, rating_col, time_col), warn=False)
     rec_data = {'train_file': str(data) if not isinstance(data, pd.DataFrame) else 'DataFrame', 'rows_in': rep.n_in,
@@ -179,21 +224,21 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
     side = None
     if items is not None:
         side = load_side_table(items, item_id_col or item_col, item_text_col)
-    if cfg.model == 'hybrid' and (side is None or 'text' not in side):
+    if kind == 'hybrid' and (side is None or 'text' not in side):
         raise LeptonError("model='hybrid' needs an item table with text: pass items=..., item_text_col=...")
     users = IdMap(tr.user)
     items_map = IdMap(list(tr.item) + ([] if side is None else list(side.index)))
     u, i = encode_interactions(tr, users, items_map)
-    explicit = rating_col is not None and cfg.model in ('bias', 'mf', 'hybrid')
+    explicit = rating_col is not None and kind in ('bias', 'mf', 'hybrid')
     r = tr.rating.to_numpy(np.float32) if rating_col is not None and explicit else None
     emb = None
-    if cfg.model == 'hybrid':
+    if kind == 'hybrid':
         texts = side.text.reindex(items_map.keys).fillna('').tolist()
         emb = embed_texts(texts, method=text_method)
     trained = np.zeros(len(items_map), bool); trained[i] = True
-    net = fit_recommender(cfg, u, i, len(users), len(items_map), r, emb)
+    net = fit_sasrec(cfg, u, i, len(users), len(items_map)) if kind == 'sasrec' else fit_recommender(cfg, u, i, len(users), len(items_map), r, emb)
     rr = (float(tr.rating.min()), float(tr.rating.max())) if explicit else None
-    rec = build_recommender(net, users, items_map, u, i, cfg.model, explicit, rr, cold=~trained, name=Path(out).name)
+    rec = build_recommender(net, users, items_map, u, i, kind, explicit, rr, cold=~trained, name=Path(out).name)
     cold_ids = np.flatnonzero(~trained)
     metrics = evaluate_recommender(rec, te, cold_items=cold_ids if len(cold_ids) else None)
     m = Manifest(task='recsys', data={**rec_data, 'split': split, 'n_train': len(tr), 'n_test': len(te), 'n_users': len(users),
@@ -201,13 +246,14 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
                  schema={'user_col': user_col, 'item_col': item_col, 'rating_col': rating_col, 'time_col': time_col,
                          'item_id_col': item_id_col, 'item_text_col': item_text_col},
                  preprocessing={'duplicates': 'last', 'item_text': text_method if emb is not None else None},
-                 model={'name': cfg.model},
+                 model={'name': kind},
                  training={**{k: v for k, v in asdict(cfg).items() if k != 'quiet'}, 'train_seconds': round(net.train_seconds, 2),
                            'history': getattr(net, 'history', [])[-3:]},
                  metrics=metrics,
                  card={'name': Path(out).name, 'intended_use': 'Ranking catalogue items for users seen in training data.',
                        'limitations': 'Users not seen in training get the most popular items. Id-only models cannot rank items '
-                                      'without interactions; the hybrid scores them from their text only.', **(card or {})})
+                                      'without interactions; the hybrid scores them from their text only. SASRec ranks by the '
+                                      'order of a user\'s history and is near chance on new items.', **(card or {})})
     path = save_bundle(out, rec, m, flavor='recsys', card_md=card_markdown(m, Path(out).name))
     return path, metrics
 
@@ -229,18 +275,19 @@ def evaluate_recommender_bundle(bundle,               # a bundle folder or a loa
 # %% ../../nbs/08d_task_recsys.ipynb #4ea8f34e
 def recommend_router(get_recommender, # () -> Recommender, called per request (so a reload swaps it)
                      max_k:int=1000):
-    "A FastAPI router with POST /v1/recommend {'user', 'k', 'exclude_seen'} -> {'items', 'model', 'version', 'fallback'}."
+    "A FastAPI router with POST /v1/recommend {'user', 'k', 'exclude_seen', 'recent'} -> {'items', 'model', 'version', 'fallback'}."
     from fastapi import APIRouter, HTTPException
     from pydantic import BaseModel, Field
     class RecommendRequest(BaseModel):
         user: str | int
         k: int = Field(10, ge=1, le=max_k)
         exclude_seen: bool = True
+        recent: list[str | int] | None = None     # sasrec: items picked since training, oldest first
     router = APIRouter()
     def recommend(req):
         rec = get_recommender()
         if rec is None: raise HTTPException(503, 'No recommender loaded yet.')
-        try: items = rec.recommend(str(req.user), req.k, req.exclude_seen)
+        try: items = rec.recommend(str(req.user), req.k, req.exclude_seen, [str(x) for x in req.recent] if req.recent else None)
         except LeptonError as e: raise HTTPException(422, str(e))
         return {'items': items, 'model': rec.name, 'version': rec.version, 'fallback': rec.last_fallback}
     recommend.__annotations__ = {'req': RecommendRequest}   # a real class, not a string: FastAPI reads the body from it
