@@ -358,7 +358,7 @@ def image_learner(ims:ImageSet,          # from `load_images`
                     metrics={'roc_auc': roc_auc, 'accuracy': accuracy},
                     cbs=[ScheduleCB(warmup_cosine(cfg.warmup)), EarlyStoppingCB('roc_auc', 'max', patience=cfg.patience),
                          AUCCheckpointCB(), *([WeightAverageCB(cfg.ema_epochs)] if cfg.ema_epochs else []), *cbs])
-    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCB)])
+    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
     return learn
 
 _NOT_A_DEVICE = ("NOT A MEDICAL DEVICE. This model has not been cleared or approved by any regulator (FDA, CE/UKCA "

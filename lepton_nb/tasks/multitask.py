@@ -142,7 +142,7 @@ def multitask_learner(train:pd.DataFrame, valid:pd.DataFrame|None, # from multit
     metrics = {f'acc_{t}': task_accuracy(i, cfg.n_classes) for i, t in enumerate(cfg.tasks)}
     learn = Learner(model, dls, loss_func=MultiTaskLoss(cfg.n_classes, weights), lr=lr, metrics=metrics, seed=seed,
                     cbs=[ScheduleCB(warmup_linear(0.06)), GradClipCB(1.0)], **kw)
-    if quiet: learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCB)])
+    if quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
     return learn
 
 # %% ../../nbs/08e_multitask.ipynb #d77f3267

@@ -199,7 +199,7 @@ def text_learner(train_df:pd.DataFrame,          # columns text, label
     dls = text_dataloaders(train_df, valid_df, tok, bs=cfg.bs, max_len=cfg.max_len, seed=cfg.seed)
     learn = Learner(model, dls, loss_func=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), lr=cfg.lr, wd=cfg.wd, cbs=[ScheduleCB(warmup_linear(cfg.warmup)), GradClipCB(1.0), *cbs],
                     metrics={'accuracy': accuracy}, seed=cfg.seed, precision=cfg.precision, path=path)
-    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCB)])
+    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
     learn.tokenizer, learn.classes = tok, classes
     return learn
 
