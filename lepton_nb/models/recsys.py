@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..core import LeptonError, seed_everything
 from ..data.recsys import RatingDataset, PairDataset, recsys_dataloaders
 from ..train.learner import Learner
-from ..train.callbacks import ProgressCB
+from ..train.callbacks import without_progress
 from ..evaluate.metrics import ranking_metrics, regression_metrics
 
 # %% auto #0
@@ -194,7 +194,7 @@ def fit_recommender(cfg:RecConfig,
         tr, va, loss = PairDataset(u, i, n_items, cfg.seed), None, bpr_loss
     dls = recsys_dataloaders(tr, va, bs=cfg.bs, seed=cfg.seed)
     learn = Learner(m, dls, loss_func=loss, lr=cfg.lr, wd=cfg.wd, seed=cfg.seed, precision='fp32')
-    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
+    if cfg.quiet: without_progress(learn)
     learn.fit(cfg.epochs)
     m = learn.model.cpu().eval()
     m.history = learn.recorder.df.round(4).to_dict('records') if hasattr(learn, 'recorder') else []

@@ -17,7 +17,7 @@ from ..data.vision import (SPLITS, ImageSet, load_images, load_npz, conform_imag
                                    read_image, image_dataloaders, channel_stats)
 from ..models.vision import vision_model, grad_cam, randomized, map_correlation, plot_cam_grid
 from ..train.learner import Learner, Callback, is_main_process
-from ..train.callbacks import ScheduleCB, EarlyStoppingCB, CheckpointCB, ProgressCB, warmup_cosine, accuracy
+from ..train.callbacks import ScheduleCB, EarlyStoppingCB, CheckpointCB, without_progress, warmup_cosine, accuracy
 from ..evaluate.metrics import (risk_metrics, sens_spec, operating_point, bootstrap_ci, classification_report_df,
                                         confusion_counts)
 from ..evaluate.calibration import ece, TemperatureScaler
@@ -358,7 +358,7 @@ def image_learner(ims:ImageSet,          # from `load_images`
                     metrics={'roc_auc': roc_auc, 'accuracy': accuracy},
                     cbs=[ScheduleCB(warmup_cosine(cfg.warmup)), EarlyStoppingCB('roc_auc', 'max', patience=cfg.patience),
                          AUCCheckpointCB(), *([WeightAverageCB(cfg.ema_epochs)] if cfg.ema_epochs else []), *cbs])
-    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
+    if cfg.quiet: without_progress(learn)
     return learn
 
 _NOT_A_DEVICE = ("NOT A MEDICAL DEVICE. This model has not been cleared or approved by any regulator (FDA, CE/UKCA "

@@ -18,7 +18,7 @@ from ..data.core import DataLoaders
 from ..data.text import TextDataset, PadCollate, BucketBatchSampler, FIN_SENTIMENT_LABELS, load_text_table
 from ..models.text import _load_encoder, masked_mean, n_params
 from ..train.learner import Learner, IGNORE_INDEX
-from ..train.callbacks import ScheduleCB, GradClipCB, ProgressCB, warmup_linear
+from ..train.callbacks import ScheduleCB, GradClipCB, without_progress, warmup_linear
 
 # %% auto #0
 __all__ = ['FIN_TOPIC_LABELS', 'MultiTaskConfig', 'MultiTaskClassifier', 'MultiTaskLoss', 'task_accuracy', 'multitask_frame',
@@ -142,7 +142,7 @@ def multitask_learner(train:pd.DataFrame, valid:pd.DataFrame|None, # from multit
     metrics = {f'acc_{t}': task_accuracy(i, cfg.n_classes) for i, t in enumerate(cfg.tasks)}
     learn = Learner(model, dls, loss_func=MultiTaskLoss(cfg.n_classes, weights), lr=lr, metrics=metrics, seed=seed,
                     cbs=[ScheduleCB(warmup_linear(0.06)), GradClipCB(1.0)], **kw)
-    if quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
+    if quiet: without_progress(learn)
     return learn
 
 # %% ../../nbs/08e_multitask.ipynb #d77f3267

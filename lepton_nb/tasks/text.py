@@ -19,7 +19,7 @@ from ..data.text import (load_text_table, validate_text_data, clean_text, dedup_
                                  text_dataloaders, sample_path)
 from ..models.text import text_model
 from ..train.learner import Learner
-from ..train.callbacks import ScheduleCB, GradClipCB, ProgressCB, warmup_linear, accuracy
+from ..train.callbacks import ScheduleCB, GradClipCB, without_progress, warmup_linear, accuracy
 from ..evaluate.metrics import classification_report_df, bootstrap_ci, top_confusions
 from ..evaluate.calibration import ece, TemperatureScaler
 from ..evaluate.card import card_markdown
@@ -199,7 +199,7 @@ def text_learner(train_df:pd.DataFrame,          # columns text, label
     dls = text_dataloaders(train_df, valid_df, tok, bs=cfg.bs, max_len=cfg.max_len, seed=cfg.seed)
     learn = Learner(model, dls, loss_func=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), lr=cfg.lr, wd=cfg.wd, cbs=[ScheduleCB(warmup_linear(cfg.warmup)), GradClipCB(1.0), *cbs],
                     metrics={'accuracy': accuracy}, seed=cfg.seed, precision=cfg.precision, path=path)
-    if cfg.quiet: learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
+    if cfg.quiet: without_progress(learn)
     learn.tokenizer, learn.classes = tok, classes
     return learn
 

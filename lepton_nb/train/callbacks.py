@@ -15,8 +15,8 @@ from .learner import _steps_per_epoch
 
 # %% auto #0
 __all__ = ['DeviceCB', 'precision_dtype', 'MixedPrecisionCB', 'CompileCB', 'GradClipCB', 'warmup_cosine', 'warmup_linear',
-           'one_cycle', 'ScheduleCB', 'accuracy', 'Recorder', 'plain_output', 'ProgressCB', 'EarlyStoppingCB',
-           'CheckpointCB', 'TensorBoardCB', 'LRFinderCB', 'suggest_lr', 'lr_find']
+           'one_cycle', 'ScheduleCB', 'accuracy', 'Recorder', 'plain_output', 'ProgressCB', 'without_progress',
+           'EarlyStoppingCB', 'CheckpointCB', 'TensorBoardCB', 'LRFinderCB', 'suggest_lr', 'lr_find']
 
 # %% ../../nbs/03b_callbacks.ipynb #32b6c5e2
 class DeviceCB(Callback):
@@ -239,6 +239,11 @@ class ProgressCB(Callback):
 
 # %% ../../nbs/03b_callbacks.ipynb #1d2c9543
 Learner.default_cbs = [DeviceCB, MixedPrecisionCB, Recorder, ProgressCB]
+
+# %% ../../nbs/03b_callbacks.ipynb #80172469
+def without_progress(learn:Learner) -> Learner:
+    "Remove the progress callback (bars, epoch table) from `learn`, found by name."
+    return learn.remove_cbs([cb for cb in learn.cbs if cb.name == 'progress'])
 
 # %% ../../nbs/03b_callbacks.ipynb #e327bada
 def _monitored(learn, monitor, who):
