@@ -17,8 +17,8 @@ from ..train.callbacks import without_progress
 from ..evaluate.metrics import ranking_metrics, regression_metrics
 
 # %% auto #0
-__all__ = ['MODEL_KINDS', 'FactorModel', 'bpr_loss', 'mse_loss', 'ALSModel', 'RecConfig', 'fit_recommender', 'top_k',
-           'rating_metrics', 'evaluate_ranking', 'embed_texts']
+__all__ = ['MODEL_KINDS', 'FactorModel', 'bpr_loss', 'mse_loss', 'ALSModel', 'RecConfig', 'fit_recorded', 'fit_recommender',
+           'top_k', 'rating_metrics', 'evaluate_ranking', 'embed_texts']
 
 # %% ../../nbs/02d_models_recsys.ipynb #8c164b8f
 class FactorModel(nn.Module):
@@ -163,6 +163,15 @@ class RecConfig:
     seed: int = 0
     quiet: bool = True         # no progress bar
 
+def fit_recorded(learn:Learner, n_epoch:int, quiet:bool, t0:float) -> nn.Module:
+    "Fit `learn` (without progress output when `quiet`); its model on the CPU in eval mode, with `.history` and `.train_seconds` since `t0`."
+    if quiet: without_progress(learn)
+    learn.fit(n_epoch)
+    m = learn.model.cpu().eval()
+    m.history = learn.recorder.df.round(4).to_dict('records') if hasattr(learn, 'recorder') else []
+    m.train_seconds = time.perf_counter() - t0
+    return m
+
 def fit_recommender(cfg:RecConfig,
                     u:np.ndarray, i:np.ndarray,  # encoded training pairs (N,)
                     n_users:int, n_items:int,
@@ -194,12 +203,7 @@ def fit_recommender(cfg:RecConfig,
         tr, va, loss = PairDataset(u, i, n_items, cfg.seed), None, bpr_loss
     dls = recsys_dataloaders(tr, va, bs=cfg.bs, seed=cfg.seed)
     learn = Learner(m, dls, loss_func=loss, lr=cfg.lr, wd=cfg.wd, seed=cfg.seed, precision='fp32')
-    if cfg.quiet: without_progress(learn)
-    learn.fit(cfg.epochs)
-    m = learn.model.cpu().eval()
-    m.history = learn.recorder.df.round(4).to_dict('records') if hasattr(learn, 'recorder') else []
-    m.train_seconds = time.perf_counter() - t0
-    return m
+    return fit_recorded(learn, cfg.epochs, cfg.quiet, t0)
 
 # %% ../../nbs/02d_models_recsys.ipynb #11833a5e
 def top_k(scores:np.ndarray,      # (I,) scores of one user

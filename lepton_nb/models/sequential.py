@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from ..core import LeptonError, seed_everything
 from ..data.core import DataLoaders
 from ..train.learner import Learner, IGNORE_INDEX
-from ..train.callbacks import without_progress
+from .recsys import fit_recorded
 
 # %% auto #0
 __all__ = ['PAD', 'user_sequences', 'pad_left', 'SequenceDataset', 'CausalSelfAttention', 'Block', 'SASRec', 'next_item_loss',
@@ -203,9 +203,4 @@ def fit_sasrec(cfg:SASRecConfig,
     m = SASRec(n_items, cfg.max_len, cfg.n_factors, cfg.n_layers, cfg.n_heads, cfg.dropout, n_neg)
     m.user_seqs = user_sequences(u, i, n_users, max_len=cfg.max_len)
     learn = Learner(m, dls, loss_func=next_item_loss, lr=cfg.lr, wd=cfg.wd, cbs=cbs, seed=cfg.seed, precision='fp32')
-    if cfg.quiet: without_progress(learn)
-    learn.fit(cfg.epochs)
-    m = learn.model.cpu().eval()
-    m.history = learn.recorder.df.round(4).to_dict('records') if hasattr(learn, 'recorder') else []
-    m.train_seconds = time.perf_counter() - t0
-    return m
+    return fit_recorded(learn, cfg.epochs, cfg.quiet, t0)
