@@ -116,11 +116,11 @@ _RECSYS_KEYS = ('rmse', 'mae', 'ndcg@10', 'recall@10', 'map@10', 'hit_rate@10', 
 def _train_recsys(args):
     from lepton_nb.tasks.recsys import train_recommender
     from lepton_nb.models.recsys import RecConfig
-    if not (args.user_col and args.item_col): raise LeptonError('--task recsys needs --user-col and --item-col.')
+    if not (args.layout or args.user_col and args.item_col): raise LeptonError('--task recsys needs --user-col and --item-col (or --layout).')
     cfg = RecConfig(seed=args.seed, **({'epochs': args.epochs} if args.epochs else {}), **({'lr': args.lr} if args.lr else {}))
     path, met = train_recommender(args.data, args.out, args.user_col, args.item_col, args.rating_col, args.time_col,
                                   items=args.items, item_id_col=args.item_id_col, item_text_col=args.item_text_col,
-                                  model=args.model, test=args.test, cfg=cfg)
+                                  model=args.model, test=args.test, cfg=cfg, layout=args.layout)
     if args.json: print(json.dumps({**_jsonable(met), 'bundle': str(path)})); return
     _print_metrics(met, _RECSYS_KEYS)
     print(f'bundle: {path}\ncard:   {path/"card.md"}')
@@ -169,6 +169,7 @@ TRAIN_TASKS = {'text': _train_text, 'tabular': _train_tabular, 'regression': _tr
 @arg('--item-col', help='recsys: the item column')
 @arg('--rating-col', help='recsys: explicit ratings (default model mf); without it, implicit feedback (default als)')
 @arg('--time-col', help='recsys: timestamps: the test set is the latest interactions')
+@arg('--layout', choices=['movielens-100k', 'movielens-csv'], help="recsys: a known file layout (MovieLens u.data or ratings.csv) that sets the columns")
 @arg('--items', help='recsys: an item table with text (for --model hybrid and new items)')
 @arg('--item-id-col', help='recsys: the id column of --items')
 @arg('--item-text-col', help='recsys: the text column of --items')

@@ -5,20 +5,20 @@
 # %% ../../nbs/02d_models_recsys.ipynb #064fe2b6
 from __future__ import annotations
 import time, warnings
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..core import LeptonError, seed_everything
 from ..data.recsys import RatingDataset, PairDataset, recsys_dataloaders
-from ..train.learner import Learner
+from ..train.learner import Learner, Callback
 from ..train.callbacks import without_progress
 from ..evaluate.metrics import ranking_metrics, regression_metrics
 
 # %% auto #0
-__all__ = ['MODEL_KINDS', 'FactorModel', 'bpr_loss', 'mse_loss', 'ALSModel', 'RecConfig', 'fit_recorded', 'fit_recommender',
-           'top_k', 'rating_metrics', 'evaluate_ranking', 'embed_texts']
+__all__ = ['MODEL_KINDS', 'REG_GRID', 'FactorModel', 'bpr_loss', 'mse_loss', 'ALSModel', 'RecConfig', 'FactorL2CB', 'choose_reg',
+           'fit_recorded', 'fit_recommender', 'top_k', 'rating_metrics', 'evaluate_ranking', 'embed_texts']
 
 # %% ../../nbs/02d_models_recsys.ipynb #8c164b8f
 class FactorModel(nn.Module):
@@ -155,13 +155,43 @@ class RecConfig:
     epochs: int = 20           # passes over the interactions
     lr: float = 1e-2           # AdamW learning rate
     wd: float = 1e-4           # AdamW weight decay (on embeddings; a simple L2)
-    bs: int = 1024             # interactions per batch
+    reg: float|None = None     # explicit ratings: L2 on the factors and biases each rating uses (Surprise's reg_all); None: `choose_reg`
+    bs: int|None = None        # interactions per batch; None: about 100 batches an epoch, 32 to 1024
     id_dropout: float = 0.3    # hybrid: rows trained on text alone
     als_reg: float = 0.1       # ALS: L2 regularisation
     als_alpha: float = 10.0    # ALS: confidence per interaction
     als_iters: int = 10        # ALS: sweeps
     seed: int = 0
     quiet: bool = True         # no progress bar
+
+class FactorL2CB(Callback):
+    "Adds `reg * (|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)` per training rating to the loss (the hybrid's text part of q_i, b_i too): rows are shrunk as often as they are used."
+    order = 5
+    def __init__(self, reg:float): self.reg = reg
+    def after_loss(self):
+        if not self.learn.training: return
+        m, (u, i) = self.learn.model, self.learn.xb[:2]
+        pen = (m.P(u).pow(2).sum(-1) + m.Q(i).pow(2).sum(-1) + m.bu(u).pow(2).squeeze(-1) + m.bi(i).pow(2).squeeze(-1))   # (B,)
+        if m.text_dim: pen = pen + m.text_proj(m.text[i]).pow(2).sum(-1)
+        self.learn.loss = self.learn.loss + self.reg * pen.sum() / self.learn.n_items
+
+REG_GRID = (0.03, 0.1, 0.3)
+
+def choose_reg(cfg:RecConfig, u, i, n_users:int, n_items:int, r, text_emb=None,
+               grid:tuple=REG_GRID, # candidate `reg` values
+               frac:float=0.1,      # share of the ratings held out to compare them
+              ) -> tuple[float, dict]:
+    "The `reg` of `grid` with the lowest RMSE on a seeded random `frac` of the ratings, each fitted on the rest: (best, {reg: rmse})."
+    va = np.random.default_rng(cfg.seed).random(len(u)) < frac
+    if va.sum() < 10 or (~va).sum() < 10:   # too few to compare: the middle of the grid
+        warnings.warn(f"{len(u)} ratings are too few to choose reg on held-out ones: using {grid[len(grid) // 2]}; pass RecConfig(reg=...) to set it.")
+        return grid[len(grid) // 2], {}
+    r, rmse = np.asarray(r, np.float32), {}
+    for g in grid:
+        m = fit_recommender(replace(cfg, reg=g, quiet=True), u[~va], i[~va], n_users, n_items, r[~va], text_emb)
+        with torch.no_grad(): pred = m(torch.as_tensor(u[va]), torch.as_tensor(i[va])).numpy()
+        rmse[g] = round(float(np.sqrt(np.mean((np.clip(pred, r.min(), r.max()) - r[va]) ** 2))), 4)
+    return min(rmse, key=rmse.get), rmse
 
 def fit_recorded(learn:Learner, n_epoch:int, quiet:bool, t0:float) -> nn.Module:
     "Fit `learn` (without progress output when `quiet`); its model on the CPU in eval mode, with `.history` and `.train_seconds` since `t0`."
@@ -191,6 +221,11 @@ def fit_recommender(cfg:RecConfig,
     if cfg.model in ('mf',) and r is None: raise LeptonError("model='mf' needs ratings (rating_col); use 'bpr' or 'als' for implicit feedback.")
     if cfg.model == 'bias' and r is None: raise LeptonError("model='bias' fits ratings; for implicit feedback use 'popularity'.")
     if cfg.model == 'hybrid' and text_emb is None: raise LeptonError("model='hybrid' needs item text embeddings (items table with a text column).")
+    chosen = {}
+    if explicit and cfg.reg is None:
+        reg, rmse = choose_reg(cfg, u, i, n_users, n_items, r, text_emb)
+        cfg, chosen = replace(cfg, reg=reg), {'reg': reg, 'reg_valid_rmse': rmse}
+        seed_everything(cfg.seed)   # the fit below starts where a given reg would
     nf = 0 if cfg.model in ('popularity', 'bias') else cfg.n_factors
     m = FactorModel(n_users, n_items, nf, text_dim=0 if text_emb is None or cfg.model != 'hybrid' else text_emb.shape[1],
                     id_dropout=cfg.id_dropout if cfg.model == 'hybrid' else 0., mu=float(np.mean(r)) if explicit else 0.)
@@ -201,9 +236,12 @@ def fit_recommender(cfg:RecConfig,
         loss = mse_loss
     else:
         tr, va, loss = PairDataset(u, i, n_items, cfg.seed), None, bpr_loss
-    dls = recsys_dataloaders(tr, va, bs=cfg.bs, seed=cfg.seed)
-    learn = Learner(m, dls, loss_func=loss, lr=cfg.lr, wd=cfg.wd, seed=cfg.seed, precision='fp32')
-    return fit_recorded(learn, cfg.epochs, cfg.quiet, t0)
+    dls = recsys_dataloaders(tr, va, bs=cfg.bs or int(np.clip(len(u) // 100, 32, 1024)), seed=cfg.seed)
+    cbs = [FactorL2CB(cfg.reg)] if explicit and cfg.reg else []
+    learn = Learner(m, dls, loss_func=loss, lr=cfg.lr, wd=cfg.wd, seed=cfg.seed, precision='fp32', cbs=cbs)
+    m = fit_recorded(learn, cfg.epochs, cfg.quiet, t0)
+    m.chosen = chosen      # what was chosen on held-out ratings (the manifest records it)
+    return m
 
 # %% ../../nbs/02d_models_recsys.ipynb #11833a5e
 def top_k(scores:np.ndarray,      # (I,) scores of one user

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from ..core import LeptonError, Manifest, seed_everything, file_sha256
-from ..data.recsys import (IdMap, load_interactions, validate_interactions, load_side_table, random_holdout,
+from ..data.recsys import (LAYOUTS, IdMap, load_interactions, validate_interactions, load_side_table, random_holdout,
                                    temporal_split, encode_interactions)
 from ..models.recsys import (RecConfig, fit_recommender, evaluate_ranking, rating_metrics, embed_texts, top_k, MODEL_KINDS)
 from ..models.sequential import SASRec, SASRecConfig, fit_sasrec
@@ -203,8 +203,12 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
                       test_frac:float=0.2,
                       text_method:str='minilm',    # item text embeddings: 'minilm' or 'hashing'
                       card:dict|None=None,
+                      layout:str|None=None,        # a known file layout ('movielens-100k', 'movielens-csv'): sets the columns
                      ) -> tuple[Path, dict]:
     "Train, evaluate and save a recommender bundle; returns (bundle path, test metrics)."
+    if layout is not None:
+        if layout not in LAYOUTS: raise LeptonError(f"layout={layout!r}: use one of {sorted(LAYOUTS)}.")
+        L = LAYOUTS[layout]; user_col, item_col, rating_col, time_col = L['user_col'], L['item_col'], L['rating_col'], L['time_col']
     kind = model or ('mf' if rating_col else 'als')
     if kind not in RECOMMENDER_KINDS: raise LeptonError(f"model={kind!r}: use one of {RECOMMENDER_KINDS}.")
     if kind == 'sasrec':
@@ -213,12 +217,12 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
     elif isinstance(cfg, SASRecConfig): raise LeptonError(f"A SASRecConfig is for model='sasrec'; pass a RecConfig for model={kind!r}.")
     else: cfg = RecConfig(**{**asdict(cfg or RecConfig()), 'model': kind})
     seed_everything(cfg.seed)
-    df, rep = validate_interactions(load_interactions(data, user_col, item_col, rating_col, time_col), warn=False)
+    df, rep = validate_interactions(load_interactions(data, user_col, item_col, rating_col, time_col, layout=layout), warn=False)
     rec_data = {'train_file': str(data) if not isinstance(data, pd.DataFrame) else 'DataFrame', 'rows_in': rep.n_in,
                 'duplicates_merged': rep.duplicates_merged, 'single_interaction_users': rep.single_interaction_users}
     if not isinstance(data, pd.DataFrame): rec_data['train_sha256'] = file_sha256(data)
     if test is not None:
-        te, _ = validate_interactions(load_interactions(test, user_col, item_col, rating_col, time_col), warn=False); tr = df; split = 'file'
+        te, _ = validate_interactions(load_interactions(test, user_col, item_col, rating_col, time_col, layout=layout), warn=False); tr = df; split = 'file'
     elif 'timestamp' in df: tr, te = temporal_split(df, test_frac=test_frac); split = 'temporal'
     else: tr, te = random_holdout(df, test_frac, seed=cfg.seed); split = 'random per user'
     side = None
@@ -243,11 +247,12 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
     metrics = evaluate_recommender(rec, te, cold_items=cold_ids if len(cold_ids) else None)
     m = Manifest(task='recsys', data={**rec_data, 'split': split, 'n_train': len(tr), 'n_test': len(te), 'n_users': len(users),
                                       'n_items': len(items_map), 'n_cold_items': int(len(cold_ids))},
-                 schema={'user_col': user_col, 'item_col': item_col, 'rating_col': rating_col, 'time_col': time_col,
+                 schema={'user_col': user_col, 'item_col': item_col, 'rating_col': rating_col, 'time_col': time_col, 'layout': layout,
                          'item_id_col': item_id_col, 'item_text_col': item_text_col},
                  preprocessing={'duplicates': 'last', 'item_text': text_method if emb is not None else None},
                  model={'name': kind},
-                 training={**{k: v for k, v in asdict(cfg).items() if k != 'quiet'}, 'train_seconds': round(net.train_seconds, 2),
+                 training={**{k: v for k, v in asdict(cfg).items() if k != 'quiet'}, **getattr(net, 'chosen', {}),
+                           'train_seconds': round(net.train_seconds, 2),
                            'history': getattr(net, 'history', [])[-3:]},
                  metrics=metrics,
                  card={'name': Path(out).name, 'intended_use': 'Ranking catalogue items for users seen in training data.',
@@ -268,7 +273,9 @@ def evaluate_recommender_bundle(bundle,               # a bundle folder or a loa
     if b.manifest.task != 'recsys': raise LeptonError(f"{b.path} holds a {b.manifest.task!r} model, not a recommender.")
     s = b.manifest.schema
     rc_ = rating_col or s.get('rating_col')
-    df = load_interactions(data, user_col or s['user_col'], item_col or s['item_col'], rc_ if b.model.explicit else None)
+    lay = s.get('layout') if not (user_col or item_col or rating_col) else None   # the training file's layout, unless columns are named
+    df = load_interactions(data, user_col or s['user_col'], item_col or s['item_col'], rc_ if b.model.explicit else None,
+                           **({'sep': LAYOUTS[lay]['sep'], 'names': LAYOUTS[lay]['names']} if lay else {}))
     df, _ = validate_interactions(df, warn=False)
     return evaluate_recommender(b.model, df, k=k)
 
