@@ -182,6 +182,9 @@ class PlattCalibrator:
             opt.zero_grad(); loss = F.binary_cross_entropy_with_logits(ab[0] * f + ab[1], t); loss.backward(); return loss
         opt.step(closure)
         self.a, self.b = (float(v) for v in ab.detach())
+        if self.a <= 0: raise LeptonError(f"Platt scaling fitted a = {self.a:.3g} <= 0 on {len(y)} validation rows: there, higher scores "
+                                          "go with fewer positives, and the calibrator would reverse the model's ranking. "
+                                          "Use more validation rows, isotonic calibration, or none.")
         return self
 
     def transform(self, p # probabilities of 1 (N,) or (N, 2)

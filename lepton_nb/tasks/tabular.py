@@ -292,7 +292,10 @@ def train_tabular(data,                          # CSV (comma or semicolon)/TSV/
             method = cfg.calibration_for(len(va))
             if method != 'none':
                 if yv.min() == yv.max(): raise LeptonError(f"The calibration split has only one class of {target!r}: use more rows or a larger valid_pct.")
-                cal = calibrate(yv, pv, method)
+                try: cal = calibrate(yv, pv, method)
+                except LeptonError as e:   # Platt would reverse the ranking on this split: keep the raw scores
+                    if method != 'platt': raise
+                    warnings.warn(f"No calibration: {e}", UserWarning); method = 'none (platt refused: reversed ranking)'
             pred.calibrator = cal
             if cfg.cost_fp is not None:
                 threshold = cost_threshold(yv, pred.predict_proba(va), cfg.cost_fp, cfg.cost_fn)[0]['threshold']
