@@ -16,7 +16,7 @@ from ..core import LeptonError, require, bundled_model, atomic_path
 # %% auto #0
 __all__ = ['TEXT_MODELS', 'n_params', 'masked_mean', 'TextCNNConfig', 'TextCNN', 'BiLSTMConfig', 'BiLSTM', 'TransformerConfig',
            'SelfAttention', 'EncoderBlock', 'TransformerEncoder', 'HFClassifierConfig', 'lora_targets', 'HFClassifier',
-           'text_model', 'param_groups']
+           'text_model']
 
 # %% ../../nbs/02a_models_text.ipynb #3a464e92
 def n_params(model:nn.Module, # any module
@@ -416,21 +416,3 @@ def text_model(name:str,               # 'minilm', 'textcnn', 'lstm', 'transform
         return HFClassifier(n_classes, model=name, **kw)
     raise LeptonError(f"Unknown text model {name!r}: choose one of {list(TEXT_MODELS)}, a folder holding a "
                       f"Hugging Face model, or a hub id like 'org/name'.")
-
-# %% ../../nbs/02a_models_text.ipynb #56d7206a
-_NORMS = tuple(c for c in (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase,
-                           getattr(nn, 'RMSNorm', None)) if c is not None)
-
-def param_groups(model:nn.Module, # any module
-                 wd:float=0.01,   # weight decay of the decayed group
-                ) -> list[dict]:
-    "AdamW parameter groups: decay for weight matrices, none for biases, norm weights and other 1-d tensors."
-    decay, no_decay, seen = [], [], set()
-    for mod in model.modules():
-        for pn, p in mod.named_parameters(recurse=False):
-            if not p.requires_grad or id(p) in seen: continue
-            seen.add(id(p))
-            plain = p.ndim >= 2 and pn != 'bias' and not isinstance(mod, _NORMS)
-            (decay if plain else no_decay).append(p)
-    groups = [{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}]
-    return [g for g in groups if g['params']]

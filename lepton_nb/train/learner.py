@@ -17,8 +17,8 @@ from ..core import LeptonError, atomic_save, seed_everything
 # %% auto #0
 __all__ = ['EVENTS', 'IGNORE_INDEX', 'CHECKPOINT_FORMAT', 'CancelFitException', 'CancelEpochException', 'CancelTrainException',
            'CancelValidateException', 'CancelBatchException', 'CancelStepException', 'Callback', 'rank', 'world_size',
-           'is_main_process', 'to_device', 'call_model', 'count_items', 'sum_loss', 'adamw', 'rng_states',
-           'set_rng_states', 'Learner']
+           'is_main_process', 'to_device', 'call_model', 'count_items', 'sum_loss', 'param_groups', 'adamw',
+           'rng_states', 'set_rng_states', 'Learner']
 
 # %% ../../nbs/03a_learner.ipynb #e2dd07a0
 class CancelFitException(Exception): "Stop training now (early stopping, a budget, an LR finder)."
@@ -93,12 +93,22 @@ def sum_loss(loss_func):
     return lambda p, y: loss_func(p, y) * count_items(y)
 
 # %% ../../nbs/03a_learner.ipynb #9fc367b5
-def _param_groups(model:nn.Module, wd:float) -> list[dict]:
-    "Two optimizer groups: weight matrices with decay `wd`, biases and norm weights without."
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad: (decay if p.ndim >= 2 else no_decay).append(p)
-    return [g for g in ({'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}) if g['params']]
+_NORMS = tuple(c for c in (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase,
+                           getattr(nn, 'RMSNorm', None)) if c is not None)
+
+def param_groups(model:nn.Module, # any module
+                 wd:float=0.01,   # weight decay of the decayed group
+                ) -> list[dict]:
+    "AdamW parameter groups: decay for weight matrices, none for biases, norm weights and other 1-d tensors."
+    decay, no_decay, seen = [], [], set()
+    for mod in model.modules():
+        for pn, p in mod.named_parameters(recurse=False):
+            if not p.requires_grad or id(p) in seen: continue
+            seen.add(id(p))
+            plain = p.ndim >= 2 and pn != 'bias' and not isinstance(mod, _NORMS)
+            (decay if plain else no_decay).append(p)
+    groups = [{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}]
+    return [g for g in groups if g['params']]
 
 def adamw(params, lr:float=1e-3, **kw) -> torch.optim.Optimizer:
     "`torch.optim.AdamW`, fused when available."
@@ -217,7 +227,7 @@ class Learner:
     # -- the parts a callback may replace (mixed precision, accelerate) ---------------------
     def create_opt(self):
         "Make the optimizer over the model's parameter groups."
-        self.opt = self.opt_func(_param_groups(self.model, self.wd), lr=self.lr)
+        self.opt = self.opt_func(param_groups(self.model, self.wd), lr=self.lr)
     def backward(self): self.loss.backward()
     def opt_step(self): self.opt.step()
     def zero_grad(self): self.opt.zero_grad(set_to_none=True)
