@@ -17,7 +17,7 @@ from ..data.vision import (SPLITS, ImageSet, load_images, load_npz, conform_imag
                                    read_image, image_dataloaders, channel_stats)
 from ..models.vision import vision_model, grad_cam, randomized, map_correlation, plot_cam_grid
 from ..train.learner import Learner, Callback, is_main_process
-from ..train.callbacks import ScheduleCB, EarlyStoppingCB, CheckpointCB, without_progress, warmup_cosine, accuracy
+from ..train.callbacks import ScheduleCB, EarlyStoppingCB, CheckpointCB, WeightAverageCB, without_progress, warmup_cosine, accuracy
 from ..evaluate.metrics import (risk_metrics, sens_spec, operating_point, bootstrap_ci, classification_report_df,
                                         confusion_counts)
 from ..evaluate.calibration import ece, TemperatureScaler
@@ -26,7 +26,7 @@ from ..deploy.bundle import register_flavor, save_bundle, load_bundle, ModelBund
 
 # %% auto #0
 __all__ = ['roc_auc', 'shift_tta', 'tta_shift_for', 'ImageClassifier', 'OnnxImageLogits', 'ImageTrainConfig', 'operating_points',
-           'evaluate_image_classifier', 'WeightedCrossEntropy', 'AUCCheckpointCB', 'WeightAverageCB', 'image_learner',
+           'evaluate_image_classifier', 'WeightedCrossEntropy', 'AUCCheckpointCB', 'image_learner',
            'train_image_classifier', 'evaluate_image_bundle', 'classifier_cams', 'cam_examples', 'plot_cam_examples',
            'cam_sanity_check']
 
@@ -310,37 +310,6 @@ class AUCCheckpointCB(CheckpointCB):
         last = self.save()
         if better and is_main_process():
             with atomic_path(self.dir/'best.pt') as tmp: shutil.copyfile(last, tmp)
-
-class WeightAverageCB(Callback):
-    "Keep an exponential moving average of the weights (and BN statistics); validate, checkpoint and keep the average."
-    order, in_lr_find = 80, False  # after_epoch: after CheckpointCB (75) saved the averaged weights, before EarlyStoppingCB (90)
-    def __init__(self, epochs:float=3.0): # the average spans about this many epochs
-        self.epochs, self.avg, self.raw = epochs, None, None
-    def before_fit(self):
-        n = self.learn.n_steps / max(1, self.learn.n_epoch) if self.learn.n_steps else 100
-        self.decay = 1 - 1 / max(1.0, n * self.epochs)                          # per optimizer step
-        if self.avg is None: self.avg = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
-    def after_step(self):
-        d = min(self.decay, (1 + self.learn.step) / (10 + self.learn.step))    # short warm-up: early weights fade fast
-        with torch.no_grad():
-            for k, v in self.learn.model.state_dict().items():
-                a = self.avg[k]
-                if a.device != v.device: a = self.avg[k] = a.to(v.device)
-                if v.is_floating_point(): a.mul_(d).add_(v.detach(), alpha=1 - d)
-                else: a.copy_(v)
-    def _swap(self):
-        m = self.learn.model; cur = {k: v.detach().clone() for k, v in m.state_dict().items()}
-        m.load_state_dict(self.avg); self.avg = cur
-    def before_validate(self):
-        if self.learn.in_fit and self.raw is None: self._swap(); self.raw = True     # validate the average
-    def after_epoch(self):
-        if self.raw: self._swap(); self.raw = None                                   # back to the raw weights to train on
-    def cleanup_fit(self):                                                           # also after early stopping or an error
-        if self.avg is not None and self.raw is None: self.learn.model.load_state_dict(self.avg)   # end on the average
-        self.avg = self.raw = None
-    def state_dict(self): return {'avg': self.avg if self.raw is None else None}
-    def load_state_dict(self, d):
-        if d.get('avg') is not None: self.avg = d['avg']
 
 # %% ../../nbs/08c_task_image.ipynb #3bb7e5f7
 def image_learner(ims:ImageSet,          # from `load_images`

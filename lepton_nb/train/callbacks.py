@@ -16,7 +16,7 @@ from .learner import _steps_per_epoch
 # %% auto #0
 __all__ = ['DeviceCB', 'precision_dtype', 'MixedPrecisionCB', 'CompileCB', 'GradClipCB', 'warmup_cosine', 'warmup_linear',
            'one_cycle', 'ScheduleCB', 'accuracy', 'Recorder', 'plain_output', 'ProgressCB', 'without_progress',
-           'EarlyStoppingCB', 'CheckpointCB', 'TensorBoardCB', 'LRFinderCB', 'suggest_lr', 'lr_find']
+           'EarlyStoppingCB', 'CheckpointCB', 'WeightAverageCB', 'TensorBoardCB', 'LRFinderCB', 'suggest_lr', 'lr_find']
 
 # %% ../../nbs/03b_callbacks.ipynb #32b6c5e2
 class DeviceCB(Callback):
@@ -299,6 +299,39 @@ class CheckpointCB(Callback):
             with atomic_path(self.dir/'best.pt') as tmp: shutil.copyfile(last, tmp)
     def state_dict(self): return {'best': self.best}
     def load_state_dict(self, d): self.best = d['best']
+
+# %% ../../nbs/03b_callbacks.ipynb #19180773
+class WeightAverageCB(Callback):
+    "Keep an exponential moving average of the weights (and BN statistics); validate, checkpoint and keep the average."
+    order, in_lr_find = 80, False  # after_epoch: after CheckpointCB (75) saved the averaged weights, before EarlyStoppingCB (90)
+    def __init__(self, epochs:float=3.0): # the average spans about this many epochs
+        self.epochs, self.avg, self.raw = epochs, None, None
+    def before_fit(self):
+        n = self.learn.n_steps / max(1, self.learn.n_epoch) if self.learn.n_steps else 100
+        self.decay = 1 - 1 / max(1.0, n * self.epochs)                          # per optimizer step
+        if self.avg is None: self.avg = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+    def after_step(self):
+        d = min(self.decay, (1 + self.learn.step) / (10 + self.learn.step))    # short warm-up: early weights fade fast
+        with torch.no_grad():
+            for k, v in self.learn.model.state_dict().items():
+                a = self.avg[k]
+                if a.device != v.device: a = self.avg[k] = a.to(v.device)
+                if v.is_floating_point(): a.mul_(d).add_(v.detach(), alpha=1 - d)
+                else: a.copy_(v)
+    def _swap(self):
+        m = self.learn.model; cur = {k: v.detach().clone() for k, v in m.state_dict().items()}
+        m.load_state_dict(self.avg); self.avg = cur
+    def before_validate(self):
+        if self.learn.in_fit and self.raw is None: self._swap(); self.raw = True     # validate the average
+    def after_epoch(self):
+        if self.raw: self._swap(); self.raw = None                                   # back to the raw weights to train on
+    def cleanup_fit(self):                                                           # also after early stopping or an error
+        if self.avg is not None and self.raw is None: self.learn.model.load_state_dict(self.avg)   # end on the average
+        self.avg = self.raw = None
+    def state_dict(self): return {'avg': self.avg if self.raw is None else None}
+    def load_state_dict(self, d):
+        if d.get('avg') is not None: self.avg = d['avg']
+
 
 # %% ../../nbs/03b_callbacks.ipynb #aebbba68
 class TensorBoardCB(Callback):
