@@ -22,7 +22,7 @@ servers' CPU time per request (from /proc: the fair measure when other jobs shar
 model's CPU per text by batch size, texts in arrival order vs sorted by length (what padding costs).
 
     python bench/serve_load.py [--requests 600] [--seconds 60] [--concurrency 32] [--threads 1]
-                               [--max-batch 32] [--max-wait-ms 5] [--backend torch] [--rounds 1] [--profile]
+                               [--max-batch 32] [--max-wait-ms 5] [--backend torch] [--precision fp32] [--rounds 1] [--profile]
                                [--bundle DIR | --model HF_DIR] [--json out.json]
 
 The last line is: batching_speedup=<batching rps / no-batching rps> vs_pipeline=<batching rps / pipeline rps>
@@ -165,12 +165,12 @@ def measure(srv:Server, texts, a, offset) -> dict:
     return {'config': srv.name, **res, 'mean_batch': (s1 - s0) / (b1 - b0) if b1 > b0 else float('nan'),
             'server_cpu_ms_per_req': 1000 * (c1 - c0) / n, 'client_cpu_ms_per_req': 1000 * (k1 - k0) / n}
 
-def profile_model(bundle, texts:list, threads:int, sizes=(1, 8, 32), secs:float=5.) -> list[str]:
+def profile_model(bundle, texts:list, threads:int, sizes=(1, 8, 32), secs:float=5., precision:str='fp32') -> list[str]:
     "CPU ms per text of the served predictor by batch size, texts in arrival order vs sorted by length (no padding waste)."
     import torch
     from lepton_nb.deploy.serving import load_predictor
     torch.set_num_threads(threads)
-    p = load_predictor(bundle)
+    p = load_predictor(bundle, precision=precision)
     texts = texts[:640]
     lens = np.array([len(x) for x in p.tokenizer(texts)['input_ids']])
     by_len = [texts[i] for i in np.argsort(lens, kind='stable')]
@@ -206,6 +206,7 @@ def main():
     ap.add_argument('--max-wait-ms', type=float, default=5., help='batching server: wait for company')
     ap.add_argument('--workers', type=int, default=2, help='batching server: batches in flight (one per core with --threads 1)')
     ap.add_argument('--backend', default='torch', choices=['torch', 'onnx'], help='backend of both lepton_nb servers')
+    ap.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend of both lepton_nb servers')
     ap.add_argument('--rounds', type=int, default=1, help='times to run the three configurations back to back')
     ap.add_argument('--configs', default='batching,no-batching,pipeline', help='which configurations, in order')
     ap.add_argument('--bundle', default=None, help='a text bundle folder to serve (default: build one in a temp folder)')
@@ -223,7 +224,7 @@ def main():
     print(f'bundle {bundle}; {len(texts)} {"sample" if sample else "BANKING77 test"} texts; '
           f'concurrency {a.concurrency}, threads {a.threads}, logs in {tmp}', flush=True)
     lepton = [sys.executable, '-c', 'import sys; from lepton_nb.cli import main; sys.exit(main())', 'serve', str(bundle),
-              '--backend', a.backend, '--max-batch', str(a.max_batch), '--max-wait-ms', str(a.max_wait_ms)]
+              '--backend', a.backend, '--max-batch', str(a.max_batch), '--max-wait-ms', str(a.max_wait_ms), '--precision', a.precision]
     make = {
         'batching': lambda p: Server('batching', lepton + ['--port', str(p), '--workers', str(a.workers)], p, '/v1/predict', '/readyz',
                                      tmp, a.threads, True),
@@ -254,7 +255,7 @@ def main():
     print('\n' + table(rows + (summary if a.rounds > 1 else [])))
     if a.json:
         Path(a.json).write_text(json.dumps({'args': vars(a), 'rows': rows, 'median_rps': med, 'sample_texts': sample}, indent=2))
-    if a.profile: print('\n' + '\n'.join(profile_model(bundle, texts, a.threads)))
+    if a.profile: print('\n' + '\n'.join(profile_model(bundle, texts, a.threads, precision=a.precision)))
     if not a.bundle: shutil.rmtree(bundle, ignore_errors=True)      # the logs stay in `tmp`
     sp = lambda x, y: med[x] / med[y] if x in med and y in med and med[y] > 0 else float('nan')
     print(f"batching_speedup={sp('batching', 'no-batching'):.2f} vs_pipeline={sp('batching', 'pipeline'):.2f}")

@@ -302,13 +302,14 @@ def register_cmd(args):
 @arg('--no-batching', action='store_true', help='one forward pass per request')
 @arg('--workers', type=int, default=1, help='batches that may run at once (e.g. one per core, with --threads 1)')
 @arg('--threads', type=int, help='threads per forward pass (torch and onnxruntime)')
+@arg('--precision', default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: where the CPU/GPU has it)')
 @arg('--log', help='SQLite prediction log file')
 @arg('--registry', help='registry folder; default: LEPTON_HOME/registry')
 def serve_cmd(args):
     from lepton_nb.deploy.serving import serve_bundle
     serve_bundle(args.model, host=args.host, port=args.port, backend=args.backend, registry=args.registry,
                  log_path=args.log, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, batching=not args.no_batching,
-                 workers=args.workers, threads=args.threads)
+                 workers=args.workers, threads=args.threads, precision=args.precision)
 
 @command('predict', 'Predict with a registered model or bundle folder; one JSON line per input.')
 @arg('model', help='name@alias, name@version, name, or a bundle folder')

@@ -6,7 +6,8 @@
 from __future__ import annotations
 from pathlib import Path
 import importlib
-from ..core import LeptonError, Manifest, lepton_home
+import torch
+from ..core import LeptonError, Manifest, lepton_home, autocast_dtype
 from .bundle import load_bundle
 from .registry import Registry
 from .server import create_app, serve, ServerThread
@@ -23,10 +24,24 @@ def _locate(spec, registry=None) -> tuple[Path, str, str]:
     path = reg.resolve(str(spec))
     return path, path.parent.name, path.name
 
+def _precision(precision:str, pred, backend:str, task:str) -> str:
+    "The precision to serve with: 'auto' resolved, and refused where it cannot apply."
+    if precision not in ('fp32', 'bf16', 'auto'): raise LeptonError(f"precision={precision!r}: use 'fp32', 'bf16' or 'auto'.")
+    if precision == 'fp32': return precision
+    if backend != 'torch' or not hasattr(pred, 'precision'):
+        if precision == 'auto': return 'fp32'
+        raise LeptonError(f"precision='bf16' is for the torch backend of text models (this is a {task!r} model on {backend!r}); "
+                          "ONNX runs fp32, or int8 when quantized.")
+    if precision == 'auto':
+        dev = next(pred.model.parameters(), torch.empty(0)).device
+        return 'bf16' if autocast_dtype(dev) == torch.bfloat16 else 'fp32'
+    return precision
+
 def load_predictor(spec,                 # a bundle folder, or 'name@production' / 'name@3' / 'name'
                    backend:str='torch',  # 'torch' or 'onnx' (exported once, cached under LEPTON_HOME/onnx)
                    registry=None,        # a `Registry` or its root folder; default: LEPTON_HOME/registry
                    threads:int|None=None, # threads per forward pass (torch and onnxruntime); None: their defaults
+                   precision:str='fp32',  # torch backend: 'fp32', 'bf16' (autocast) or 'auto' (bf16 where the hardware has it)
                   ):
     "The bundle's model as a server `Predictor`, with its name and version set."
     if threads:
@@ -39,8 +54,10 @@ def load_predictor(spec,                 # a bundle folder, or 'name@production'
         if not hasattr(pred, 'to_onnx'): raise LeptonError(f"{path}: a {b.manifest.task!r} model has no ONNX backend yet; use --backend torch.")
         cache = lepton_home()/'onnx'/f'{b.digest[:16]}.onnx'
         pred = pred.to_onnx(cache, threads=threads)
+    precision = _precision(precision, pred, backend, b.manifest.task)
+    if precision != 'fp32': pred.precision = precision
     pred.name, pred.version = name, version
-    pred.metadata = {**getattr(pred, 'metadata', {}), 'task': b.manifest.task, 'backend': backend,
+    pred.metadata = {**getattr(pred, 'metadata', {}), 'task': b.manifest.task, 'backend': backend, 'precision': precision,
                      'metrics': {k: v for k, v in b.manifest.metrics.items() if isinstance(v, (int, float))},
                      'card': {k: b.manifest.card.get(k) for k in ('intended_use', 'limitations') if k in b.manifest.card}}
     return pred
@@ -54,6 +71,7 @@ def bundle_app(spec,                       # bundle folder or registry reference
                log_path=None,              # SQLite prediction log; None: no log
                reload:bool=True,           # reload when a registry alias moves to another version
                threads:int|None=None,      # threads per forward pass
+               precision:str='fp32',       # torch backend: 'fp32', 'bf16' or 'auto'
                **kw):                      # for `create_app`: max_batch, max_wait_ms, workers, batching, token, ...
     "A server app for a bundle: predictor loaded at startup, prediction log, hot reload on alias moves."
     log = None
@@ -67,7 +85,7 @@ def bundle_app(spec,                       # bundle folder or registry reference
     path, _, _ = _locate(spec, registry)
     task = Manifest.load(path/'manifest.json').task
     routers = [getattr(importlib.import_module(m), f) for m, f in [TASK_ROUTES[task]]] if task in TASK_ROUTES else []
-    app = create_app(lambda: load_predictor(spec, backend, registry, threads), watch=watch,
+    app = create_app(lambda: load_predictor(spec, backend, registry, threads, precision), watch=watch,
                      on_prediction=log.log if log else None, routers=routers, **kw)
     app.state.prediction_log = log
     return app

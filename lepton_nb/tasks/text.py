@@ -42,9 +42,11 @@ def token_batches(lengths, bs:int=64, max_tokens:int=1024) -> list[list[int]]:
 class TextClassifier:
     "A trained text model with its tokenizer, classes and temperature: texts in, calibrated probabilities out."
     def __init__(self, model:torch.nn.Module, tokenizer, classes:list, max_len:int=128, temperature:float=1.0,
-                 name:str='model', version:str='0', metadata:dict|None=None, max_batch:int=64):
+                 name:str='model', version:str='0', metadata:dict|None=None, max_batch:int=64,
+                 precision:str='fp32'):  # 'bf16': forward passes under bf16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs)
         self.model, self.tokenizer, self.classes, self.max_len = model.eval(), tokenizer, list(classes), max_len
         self.temperature, self.name, self.version, self.metadata, self.max_batch = temperature, name, version, metadata or {}, max_batch
+        self.precision = precision
 
     def _check(self, texts):
         if isinstance(texts, str): texts = [texts]
@@ -60,9 +62,12 @@ class TextClassifier:
         batches = token_batches(ds.lengths, bs, max_tokens)
         dl = DataLoader(ds, batch_sampler=batches, collate_fn=PadCollate(ds.pad_id))
         dev = next(self.model.parameters(), torch.empty(0)).device
+        if self.precision not in ('fp32', 'bf16'): raise LeptonError(f"precision={self.precision!r}: use 'fp32' or 'bf16'.")
+        bf16 = self.precision == 'bf16' and getattr(self.model, 'kind', None) != 'onnx'
         out = torch.empty(len(texts), len(self.classes))
-        for idx, (x, _) in zip(batches, dl):
-            out[idx] = self.model(**{k: v.to(dev) for k, v in x.items()}).float().cpu()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            for idx, (x, _) in zip(batches, dl):
+                out[idx] = self.model(**{k: v.to(dev) for k, v in x.items()}).float().cpu()
         return out
 
     def predict_proba(self, texts, bs:int=64) -> np.ndarray:
