@@ -17,7 +17,7 @@ saves time). The monitor sees the model's predictions, not the true labels.
 
 Throughput: stream scoring (file -> SQLite, end to end) in texts/s on CPU for a TextClassifier
 with the bundled MiniLM (6 layers; weights untrained, speed does not depend on them), with the
-PyTorch backend and with the ONNX backend (TextClassifier.to_onnx), on `--n-speed` texts.
+PyTorch backend (fp32, and bf16 autocast) and with the ONNX backend (TextClassifier.to_onnx), on `--n-speed` texts.
 
     python bench/stream_alerts.py [--seeds 20] [--rate 200] [--factor 2] [--n-speed 512] [--threads 2] [--json out.json]
 
@@ -85,7 +85,8 @@ def throughput(args, test_df, tmp):
     src = write_jsonl(rp, tmp/'speed.jsonl')
     out = {}
     t0 = time.perf_counter(); onnx = clf.to_onnx(tmp/'speed.onnx', threads=args.threads); out['onnx_export_s'] = round(time.perf_counter() - t0, 1)
-    for name, p in (('torch', clf), ('onnx', onnx)):
+    bf16 = TextClassifier(m, m.tokenizer, clf.classes, max_len=64, precision='bf16')   # bf16 autocast (fast where the CPU has AVX512-BF16/AMX)
+    for name, p in (('torch', clf), ('torch_bf16', bf16), ('onnx', onnx)):
         p.predict_proba(rp.text.tolist()[:64])  # warm up
         t0 = time.perf_counter()
         r = monitor_stream(src, p, tmp/f'speed_{name}.sqlite', StreamConfig(window='1h', batch_size=64))
