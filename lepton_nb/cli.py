@@ -355,12 +355,13 @@ def drift_cmd(args):
 @arg('--poll', type=float, default=0.5, help='seconds between reads with --follow')
 @arg('--idle-stop', type=float, help='with --follow: stop after this many seconds without new lines')
 @arg('--backend', default='torch', choices=['torch', 'onnx'])
+@arg('--precision', default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: where the CPU/GPU has it)')
 def monitor_cmd(args):
     from lepton_nb.monitor.stream import monitor_stream, StreamConfig
     cfg = StreamConfig(text_col=args.text_col, time_col=args.time_col, topic_col=args.topic_col, window=args.window,
                        negative=args.negative, poll_s=args.poll, idle_stop_s=args.idle_stop)
     res = monitor_stream(args.stream, args.model, args.db, cfg, follow=args.follow, backend=args.backend,
-                         alerts_jsonl=args.alerts, webhook=args.webhook)
+                         alerts_jsonl=args.alerts, webhook=args.webhook, precision=args.precision)
     print(json.dumps(res, default=str))
 
 @command('monitor-report', 'Write the HTML report of a monitor database: share negative per topic over time, alerts.')

@@ -476,11 +476,12 @@ def monitor_stream(source,                    # a .jsonl/.csv path, or '-' for s
                    close_at_end:bool|None=None, # judge the last open windows at the end (default: when not following)
                    backend:str='torch',       # for a registry reference: 'torch' or 'onnx'
                    alerts_jsonl=None, webhook=None, stop=None,
+                   precision:str='fp32',      # for a registry reference on torch: 'fp32', 'bf16' or 'auto'
                   ) -> dict:
     "Run a `StreamMonitor` over `source` and close it; returns the run's counts and the alerts raised so far."
     if isinstance(predictor, (str, Path)):
         from lepton_nb.deploy.serving import load_predictor
-        predictor = load_predictor(predictor, backend=backend)
+        predictor = load_predictor(predictor, backend=backend, precision=precision)
     with StreamMonitor(db, predictor, cfg, alert_cfg, alerts_jsonl, webhook) as m:
         out = m.run(source, follow=follow, stop=stop)
         if close_at_end if close_at_end is not None else not follow: m.close_windows()
