@@ -98,13 +98,24 @@ def _train_text(args):
     print(met['top_confusions'].head(5).to_string(index=False))
     print(f'bundle: {path}\ncard:   {path/"card.md"}')
 
+_NET_LOSS = {'squared_error': 'mse', 'absolute_error': 'l1', 'poisson': 'poisson'}   # --loss -> TabularNet's names
+
+def _regression_loss(args, model:str) -> dict:
+    "The model params for --loss/--quantile of --task regression."
+    if args.loss in (None, 'squared_error') and args.quantile is None: return {}
+    if model == 'gbm': return {'loss': args.loss or 'squared_error', **({'quantile': args.quantile} if args.quantile is not None else {})}
+    if model == 'net' and args.loss in _NET_LOSS and args.quantile is None: return {'loss': _NET_LOSS[args.loss]}
+    raise LeptonError(f"--loss {args.loss}{' --quantile' if args.quantile is not None else ''} is not available for --model {model}: "
+                      f"gbm takes squared_error, absolute_error, poisson, gamma, quantile; net takes {', '.join(_NET_LOSS)}; lr is least squares.")
+
 def _train_tabular(args):
     from lepton_nb.tasks.tabular import train_tabular, TabularTrainConfig
     if not args.target: raise LeptonError(f'--task {args.task} needs --target COLUMN: the column to predict.')
     if args.test: raise LeptonError(f'--test is for --task text; --task {args.task} holds out a stratified 20% of --data itself.')
     binary = args.task == 'tabular'
     cfg = TabularTrainConfig(model=args.model or 'gbm', task='binary' if binary else 'regression', positive=args.positive,
-                             ignore=tuple(args.ignore), cost_fp=args.cost_fp, cost_fn=args.cost_fn, seed=args.seed)
+                             ignore=tuple(args.ignore), cost_fp=args.cost_fp, cost_fn=args.cost_fn, seed=args.seed,
+                             params=_regression_loss(args, args.model or 'gbm') if not binary else {})
     path, met = train_tabular(args.data, args.out, args.target, cfg)
     if args.json: print(json.dumps({**_jsonable(met), 'bundle': str(path)})); return
     _print_metrics(met, _TABULAR_KEYS if binary else _REGRESSION_KEYS)
@@ -165,6 +176,9 @@ TRAIN_TASKS = {'text': _train_text, 'tabular': _train_tabular, 'regression': _tr
 @arg('--ignore', nargs='+', default=[], metavar='COL', help='tabular/regression: columns to leave out (id columns are left out by themselves)')
 @arg('--cost-fp', type=float, help='tabular: cost of flagging a negative; with --cost-fn, the threshold is the cheapest one')
 @arg('--cost-fn', type=float, help='tabular: cost of missing a positive')
+@arg('--loss', choices=['squared_error', 'absolute_error', 'poisson', 'gamma', 'quantile'],
+     help='regression: the loss (poisson/gamma for counts and amounts, e.g. spend; quantile with --quantile)')
+@arg('--quantile', type=float, help='regression, --loss quantile: which quantile, e.g. 0.9')
 @arg('--user-col', help='recsys: the user column')
 @arg('--item-col', help='recsys: the item column')
 @arg('--rating-col', help='recsys: explicit ratings (default model mf); without it, implicit feedback (default als)')
