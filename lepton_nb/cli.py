@@ -306,6 +306,8 @@ def register_cmd(args):
     if args.alias: reg.set_alias(args.name, args.alias, v)
     print(f"registered {args.name} version {v}" + (f" as {args.name}@{args.alias}" if args.alias else ''))
 
+_PRECISION = dict(default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: where the CPU/GPU has it)')
+
 @command('serve', 'Serve a bundle over HTTP: POST /v1/predict, /healthz, /readyz, /v1/metadata, /metrics.')
 @arg('model', help='name@alias, name@version, name, or a bundle folder')
 @arg('--host', default='127.0.0.1')
@@ -316,7 +318,7 @@ def register_cmd(args):
 @arg('--no-batching', action='store_true', help='one forward pass per request')
 @arg('--workers', type=int, default=1, help='batches that may run at once (e.g. one per core, with --threads 1)')
 @arg('--threads', type=int, help='threads per forward pass (torch and onnxruntime)')
-@arg('--precision', default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: where the CPU/GPU has it)')
+@arg('--precision', **_PRECISION)
 @arg('--log', help='SQLite prediction log file')
 @arg('--registry', help='registry folder; default: LEPTON_HOME/registry')
 def serve_cmd(args):
@@ -329,10 +331,11 @@ def serve_cmd(args):
 @arg('model', help='name@alias, name@version, name, or a bundle folder')
 @arg('inputs', nargs='+', help='texts (or JSON objects for tabular rows)')
 @arg('--backend', default='torch', choices=['torch', 'onnx'])
+@arg('--precision', **_PRECISION)
 @arg('--registry', help='registry folder; default: LEPTON_HOME/registry')
 def predict_cmd(args):
     from lepton_nb.deploy.serving import load_predictor
-    p = load_predictor(args.model, args.backend, args.registry)
+    p = load_predictor(args.model, args.backend, args.registry, precision=args.precision)
     inputs = [json.loads(x) if x.lstrip().startswith('{') else x for x in args.inputs]
     for x, r in zip(inputs, p.predict_batch(inputs)): print(json.dumps({'input': x, **r, 'model': p.name, 'version': p.version}))
 
@@ -369,7 +372,7 @@ def drift_cmd(args):
 @arg('--poll', type=float, default=0.5, help='seconds between reads with --follow')
 @arg('--idle-stop', type=float, help='with --follow: stop after this many seconds without new lines')
 @arg('--backend', default='torch', choices=['torch', 'onnx'])
-@arg('--precision', default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: where the CPU/GPU has it)')
+@arg('--precision', **_PRECISION)
 def monitor_cmd(args):
     from lepton_nb.monitor.stream import monitor_stream, StreamConfig
     cfg = StreamConfig(text_col=args.text_col, time_col=args.time_col, topic_col=args.topic_col, window=args.window,
