@@ -58,7 +58,7 @@ def mean_std(runs:list[dict], cols=COLS) -> dict:
     return {c: f'{d[c].mean():.4f} ± {d[c].std(ddof=1):.4f}' if len(d) > 1 else f'{d[c].mean():.4f}' for c in cols}
 
 def ours(tr, te, path, rating_col='rating', **kw) -> dict:
-    "Train with the CLI's defaults; test metrics plus the Learner's fit seconds and the reg chosen."
+    "Train with the CLI's defaults; test metrics, fit seconds (the Learner's, including the three fits `choose_reg` makes) and the reg chosen."
     p, m = train_recommender(tr, path, 'user', 'item', rating_col, test=te, text_method='minilm', **kw)
     t = json.loads((p/'manifest.json').read_text())['training']
     return {**m, 'fit_s': t['train_seconds'], 'reg': t.get('reg')}

@@ -102,17 +102,22 @@ _NET_LOSS = {'squared_error': 'mse', 'absolute_error': 'l1', 'poisson': 'poisson
 
 def _regression_loss(args, model:str) -> dict:
     "The model params for --loss/--quantile of --task regression."
-    if args.loss in (None, 'squared_error') and args.quantile is None: return {}
-    if model == 'gbm': return {'loss': args.loss or 'squared_error', **({'quantile': args.quantile} if args.quantile is not None else {})}
-    if model == 'net' and args.loss in _NET_LOSS and args.quantile is None: return {'loss': _NET_LOSS[args.loss]}
-    raise LeptonError(f"--loss {args.loss}{' --quantile' if args.quantile is not None else ''} is not available for --model {model}: "
-                      f"gbm takes squared_error, absolute_error, poisson, gamma, quantile; net takes {', '.join(_NET_LOSS)}; lr is least squares.")
+    q = args.quantile
+    loss = args.loss or ('quantile' if q is not None else None)
+    if q is not None and loss != 'quantile': raise LeptonError(f"--quantile is for --loss quantile, not --loss {loss}.")
+    if loss == 'quantile' and (q is None or not 0 < q < 1): raise LeptonError("--loss quantile needs --quantile between 0 and 1, e.g. 0.9.")
+    if loss in (None, 'squared_error'): return {}
+    if model == 'gbm': return {'loss': loss, **({'quantile': q} if q is not None else {})}
+    if model == 'net' and loss in _NET_LOSS: return {'loss': _NET_LOSS[loss]}
+    raise LeptonError(f"--loss {loss} is not available for --model {model}: gbm takes squared_error, absolute_error, poisson, "
+                      f"gamma, quantile; net takes {', '.join(_NET_LOSS)}; lr is least squares.")
 
 def _train_tabular(args):
     from lepton_nb.tasks.tabular import train_tabular, TabularTrainConfig
     if not args.target: raise LeptonError(f'--task {args.task} needs --target COLUMN: the column to predict.')
     if args.test: raise LeptonError(f'--test is for --task text; --task {args.task} holds out a stratified 20% of --data itself.')
     binary = args.task == 'tabular'
+    if binary and (args.loss or args.quantile is not None): raise LeptonError('--loss and --quantile are for --task regression; a binary model uses log-loss.')
     cfg = TabularTrainConfig(model=args.model or 'gbm', task='binary' if binary else 'regression', positive=args.positive,
                              ignore=tuple(args.ignore), cost_fp=args.cost_fp, cost_fn=args.cost_fn, seed=args.seed,
                              params=_regression_loss(args, args.model or 'gbm') if not binary else {})
@@ -183,7 +188,8 @@ TRAIN_TASKS = {'text': _train_text, 'tabular': _train_tabular, 'regression': _tr
 @arg('--item-col', help='recsys: the item column')
 @arg('--rating-col', help='recsys: explicit ratings (default model mf); without it, implicit feedback (default als)')
 @arg('--time-col', help='recsys: timestamps: the test set is the latest interactions')
-@arg('--layout', choices=['movielens-100k', 'movielens-csv'], help="recsys: a known file layout (MovieLens u.data or ratings.csv) that sets the columns")
+@arg('--layout', choices=['movielens-100k', 'movielens-csv'], help="recsys: a known file layout (MovieLens u.data or ratings.csv) that sets the "
+                                                                  "columns, ratings and timestamps included (so the test split is by time)")
 @arg('--items', help='recsys: an item table with text (for --model hybrid and new items)')
 @arg('--item-id-col', help='recsys: the id column of --items')
 @arg('--item-text-col', help='recsys: the text column of --items')
@@ -206,7 +212,7 @@ def _evaluate_tabular(path, args):
 
 def _evaluate_recsys(path, args):
     from lepton_nb.tasks.recsys import evaluate_recommender_bundle
-    return evaluate_recommender_bundle(path, args.data), _RECSYS_KEYS, None
+    return evaluate_recommender_bundle(path, args.data, layout=args.layout), _RECSYS_KEYS, None
 
 def _evaluate_image(path, args):
     from lepton_nb.tasks.image import evaluate_image_bundle
@@ -222,6 +228,7 @@ EVALUATE_TASKS = {'text': _evaluate_text, 'tabular': _evaluate_tabular, 'regress
 @arg('--text-col', help='text: default, the column used in training')
 @arg('--label-col', help='text: default, the column used in training')
 @arg('--split', default='test', help='image: train | val | test | all')
+@arg('--layout', choices=['movielens-100k', 'movielens-csv', 'none'], help="recsys: the test file's layout (default: the training file's; none: a file with a header)")
 @arg('--json', action='store_true', help='print exactly one JSON object on stdout')
 def evaluate_cmd(args):
     from lepton_nb.core import Manifest
@@ -306,7 +313,7 @@ def register_cmd(args):
     if args.alias: reg.set_alias(args.name, args.alias, v)
     print(f"registered {args.name} version {v}" + (f" as {args.name}@{args.alias}" if args.alias else ''))
 
-_PRECISION = dict(default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: where the CPU/GPU has it)')
+_PRECISION = dict(default='fp32', choices=['fp32', 'bf16', 'auto'], help='torch backend: bf16 autocast (auto: bf16 where the device the model runs on has it)')
 
 @command('serve', 'Serve a bundle over HTTP: POST /v1/predict, /healthz, /readyz, /v1/metadata, /metrics.')
 @arg('model', help='name@alias, name@version, name, or a bundle folder')

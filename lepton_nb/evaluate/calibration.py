@@ -12,8 +12,8 @@ from ..core import LeptonError, require
 from .metrics import _binary, _labels, _pos_prob, _probs2d, _same_len, accuracy, to_numpy
 
 # %% auto #0
-__all__ = ['CALIBRATORS', 'calibration_bins', 'ece', 'reliability_diagram', 'TemperatureScaler', 'PlattCalibrator',
-           'IsotonicCalibrator', 'calibrate', 'calibrator_from_dict']
+__all__ = ['CALIBRATORS', 'calibration_bins', 'ece', 'reliability_diagram', 'TemperatureScaler', 'CalibrationRefused',
+           'PlattCalibrator', 'IsotonicCalibrator', 'calibrate', 'calibrator_from_dict']
 
 # %% ../../nbs/04b_calibration.ipynb #63139483
 def _confidence_outcome(y, probs) -> tuple[np.ndarray, np.ndarray, str]:
@@ -162,6 +162,9 @@ def _logit(p:np.ndarray, eps:float=1e-7) -> np.ndarray:
     p = np.clip(p, eps, 1 - eps)
     return np.log(p) - np.log1p(-p)
 
+class CalibrationRefused(LeptonError):
+    "A calibrator that would do harm on this validation data (e.g. reverse the model's ranking)."
+
 class PlattCalibrator:
     "p' = sigmoid(a·logit(p) + b), fitted by maximum likelihood with Platt's smoothed targets."
     method = 'platt'
@@ -176,13 +179,15 @@ class PlattCalibrator:
         npos, nneg = int(y.sum()), int(len(y) - y.sum())
         t = torch.as_tensor(np.where(y == 1, (npos + 1) / (npos + 2), 1 / (nneg + 2)))
         f = torch.as_tensor(_logit(p))
+        tied = float(f.max() - f.min()) < 1e-6                        # one score for every row: no ranking, only a level
         ab = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
         opt = torch.optim.LBFGS([ab], lr=1.0, max_iter=200, line_search_fn='strong_wolfe')
         def closure():
-            opt.zero_grad(); loss = F.binary_cross_entropy_with_logits(ab[0] * f + ab[1], t); loss.backward(); return loss
+            opt.zero_grad(); a = ab[0].detach() if tied else ab[0]   # tied scores: keep a = 1, fit the intercept
+            loss = F.binary_cross_entropy_with_logits(a * f + ab[1], t); loss.backward(); return loss
         opt.step(closure)
         self.a, self.b = (float(v) for v in ab.detach())
-        if self.a <= 0: raise LeptonError(f"Platt scaling fitted a = {self.a:.3g} <= 0 on {len(y)} validation rows: there, higher scores "
+        if self.a <= 0: raise CalibrationRefused(f"Platt scaling fitted a = {self.a:.3g} <= 0 on {len(y)} validation rows: there, higher scores "
                                           "go with fewer positives, and the calibrator would reverse the model's ranking. "
                                           "Use more validation rows, isotonic calibration, or none.")
         return self

@@ -165,12 +165,13 @@ class RecConfig:
     quiet: bool = True         # no progress bar
 
 class FactorL2CB(Callback):
-    "Adds `reg * (|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)` per training rating to the loss (the hybrid's text part of q_i, b_i too): rows are shrunk as often as they are used."
+    "Adds `reg * (|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)` per training rating to the loss (the hybrid: its text part too, and the id part even where dropout hid it): rows are shrunk as often as they are used."
     order = 5
     def __init__(self, reg:float): self.reg = reg
     def after_loss(self):
         if not self.learn.training: return
         m, (u, i) = self.learn.model, self.learn.xb[:2]
+        m = getattr(m, 'module', m)                       # unwrapped under DistributedDataParallel
         pen = (m.P(u).pow(2).sum(-1) + m.Q(i).pow(2).sum(-1) + m.bu(u).pow(2).squeeze(-1) + m.bi(i).pow(2).squeeze(-1))   # (B,)
         if m.text_dim: pen = pen + m.text_proj(m.text[i]).pow(2).sum(-1)
         self.learn.loss = self.learn.loss + self.reg * pen.sum() / self.learn.n_items
@@ -182,9 +183,10 @@ def choose_reg(cfg:RecConfig, u, i, n_users:int, n_items:int, r, text_emb=None,
                frac:float=0.1,      # share of the ratings held out to compare them
               ) -> tuple[float, dict]:
     "The `reg` of `grid` with the lowest RMSE on a seeded random `frac` of the ratings, each fitted on the rest: (best, {reg: rmse})."
+    u, i = np.asarray(u), np.asarray(i)
     va = np.random.default_rng(cfg.seed).random(len(u)) < frac
     if va.sum() < 10 or (~va).sum() < 10:   # too few to compare: the middle of the grid
-        warnings.warn(f"{len(u)} ratings are too few to choose reg on held-out ones: using {grid[len(grid) // 2]}; pass RecConfig(reg=...) to set it.")
+        warnings.warn(f"{len(u)} ratings are too few to choose reg on held-out ones: using {grid[len(grid) // 2]}; pass RecConfig(reg=...) to set it.", stacklevel=3)
         return grid[len(grid) // 2], {}
     r, rmse = np.asarray(r, np.float32), {}
     for g in grid:
@@ -212,6 +214,7 @@ def fit_recommender(cfg:RecConfig,
     "Train the model `cfg.model` on encoded interactions; returns the model (eval mode) with `.history` and `.train_seconds`."
     if cfg.model not in MODEL_KINDS: raise LeptonError(f"model={cfg.model!r}: use one of {MODEL_KINDS} (sasrec: models.sequential.fit_sasrec).")
     if len(u) == 0: raise LeptonError("No training interactions.")
+    u, i = np.asarray(u), np.asarray(i)
     seed_everything(cfg.seed); t0 = time.perf_counter()
     if cfg.model == 'als':
         m = ALSModel(n_users, n_items, cfg.n_factors).fit(u, i, None, cfg.als_reg, cfg.als_alpha, cfg.als_iters, cfg.seed)
@@ -224,7 +227,7 @@ def fit_recommender(cfg:RecConfig,
     chosen = {}
     if explicit and cfg.reg is None:
         reg, rmse = choose_reg(cfg, u, i, n_users, n_items, r, text_emb)
-        cfg, chosen = replace(cfg, reg=reg), {'reg': reg, 'reg_valid_rmse': rmse}
+        cfg, chosen = replace(cfg, reg=reg), {'reg': reg, 'reg_valid_rmse': rmse, 'reg_search_seconds': round(time.perf_counter() - t0, 2)}
         seed_everything(cfg.seed)   # the fit below starts where a given reg would
     nf = 0 if cfg.model in ('popularity', 'bias') else cfg.n_factors
     m = FactorModel(n_users, n_items, nf, text_dim=0 if text_emb is None or cfg.model != 'hybrid' else text_emb.shape[1],
@@ -236,11 +239,12 @@ def fit_recommender(cfg:RecConfig,
         loss = mse_loss
     else:
         tr, va, loss = PairDataset(u, i, n_items, cfg.seed), None, bpr_loss
-    dls = recsys_dataloaders(tr, va, bs=cfg.bs or int(np.clip(len(u) // 100, 32, 1024)), seed=cfg.seed)
+    bs = cfg.bs or int(np.clip(len(u) // 100, 32, 1024)); chosen['bs'] = bs
+    dls = recsys_dataloaders(tr, va, bs=bs, seed=cfg.seed)
     cbs = [FactorL2CB(cfg.reg)] if explicit and cfg.reg else []
     learn = Learner(m, dls, loss_func=loss, lr=cfg.lr, wd=cfg.wd, seed=cfg.seed, precision='fp32', cbs=cbs)
     m = fit_recorded(learn, cfg.epochs, cfg.quiet, t0)
-    m.chosen = chosen      # what was chosen on held-out ratings (the manifest records it)
+    m.chosen = chosen      # what was chosen (reg on held-out ratings, the batch size): the manifest records it
     return m
 
 # %% ../../nbs/02d_models_recsys.ipynb #11833a5e

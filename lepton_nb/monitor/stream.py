@@ -482,6 +482,8 @@ def monitor_stream(source,                    # a .jsonl/.csv path, or '-' for s
     if isinstance(predictor, (str, Path)):
         from lepton_nb.deploy.serving import load_predictor
         predictor = load_predictor(predictor, backend=backend, precision=precision)
+    elif precision != 'fp32': raise LeptonError(f"precision={precision!r} is for a registry reference or bundle folder; "
+                                                "a predictor object runs as it was made (e.g. TextClassifier(..., precision='bf16')).")
     with StreamMonitor(db, predictor, cfg, alert_cfg, alerts_jsonl, webhook) as m:
         out = m.run(source, follow=follow, stop=stop)
         if close_at_end if close_at_end is not None else not follow: m.close_windows()

@@ -208,6 +208,9 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
     "Train, evaluate and save a recommender bundle; returns (bundle path, test metrics)."
     if layout is not None:
         if layout not in LAYOUTS: raise LeptonError(f"layout={layout!r}: use one of {sorted(LAYOUTS)}.")
+        named = [f"{k}={v!r}" for k, v, d in (('user_col', user_col, 'user'), ('item_col', item_col, 'item'), ('rating_col', rating_col, None),
+                                               ('time_col', time_col, None)) if v not in (None, d)]
+        if named: raise LeptonError(f"layout={layout!r} sets the columns itself; leave out {', '.join(named)}.")
         L = LAYOUTS[layout]; user_col, item_col, rating_col, time_col = L['user_col'], L['item_col'], L['rating_col'], L['time_col']
     kind = model or ('mf' if rating_col else 'als')
     if kind not in RECOMMENDER_KINDS: raise LeptonError(f"model={kind!r}: use one of {RECOMMENDER_KINDS}.")
@@ -267,15 +270,19 @@ def evaluate_recommender_bundle(bundle,               # a bundle folder or a loa
                                 data,                 # test interactions file or DataFrame
                                 k:int=10,
                                 user_col:str|None=None, item_col:str|None=None, rating_col:str|None=None,
+                                layout:str|None=None, # the test file's layout; None: the training file's (unless columns are named); 'none': a file with a header
                                ) -> dict:
     "Evaluate a saved recommender on held-out interactions: rmse, mae (with ratings), ndcg@k, recall@k and more."
     b = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
     if b.manifest.task != 'recsys': raise LeptonError(f"{b.path} holds a {b.manifest.task!r} model, not a recommender.")
     s = b.manifest.schema
     rc_ = rating_col or s.get('rating_col')
-    lay = s.get('layout') if not (user_col or item_col or rating_col) else None   # the training file's layout, unless columns are named
-    df = load_interactions(data, user_col or s['user_col'], item_col or s['item_col'], rc_ if b.model.explicit else None,
-                           **({'sep': LAYOUTS[lay]['sep'], 'names': LAYOUTS[lay]['names']} if lay else {}))
+    lay = layout if layout is not None else s.get('layout') if not (user_col or item_col or rating_col) else None
+    if lay not in (None, 'none', *LAYOUTS): raise LeptonError(f"layout={lay!r}: use one of {sorted(LAYOUTS)} or 'none' (a file with a header).")
+    L = LAYOUTS.get(lay, {})   # a layout's own columns; else those of training
+    df = load_interactions(data, user_col or L.get('user_col') or s['user_col'], item_col or L.get('item_col') or s['item_col'],
+                           (rating_col or L.get('rating_col') or rc_) if b.model.explicit else None,
+                           **({'sep': L['sep'], 'names': L['names']} if L else {}))
     df, _ = validate_interactions(df, warn=False)
     return evaluate_recommender(b.model, df, k=k)
 

@@ -14,7 +14,7 @@ from ..data.tabular import (TabularSchema, TabularProfile, TabularWarning, categ
                                     infer_schema, read_table, stratified_split, validate_tabular)
 from ..models.tabular import TabularModel, tabular_model
 from ..evaluate.metrics import risk_metrics, lift_table, cost_threshold, bootstrap_ci, regression_metrics
-from ..evaluate.calibration import calibrate, calibrator_from_dict, ece
+from ..evaluate.calibration import calibrate, calibrator_from_dict, ece, CalibrationRefused
 from ..evaluate.card import card_markdown
 from ..deploy.bundle import register_flavor, save_bundle, load_bundle, ModelBundle
 from sklearn.metrics import roc_auc_score
@@ -293,8 +293,7 @@ def train_tabular(data,                          # CSV (comma or semicolon)/TSV/
             if method != 'none':
                 if yv.min() == yv.max(): raise LeptonError(f"The calibration split has only one class of {target!r}: use more rows or a larger valid_pct.")
                 try: cal = calibrate(yv, pv, method)
-                except LeptonError as e:   # Platt would reverse the ranking on this split: keep the raw scores
-                    if method != 'platt': raise
+                except CalibrationRefused as e:   # Platt would reverse the ranking on this split: keep the raw scores
                     warnings.warn(f"No calibration: {e}", UserWarning); method = 'none (platt refused: reversed ranking)'
             pred.calibrator = cal
             if cfg.cost_fp is not None:

@@ -46,6 +46,7 @@ class TextClassifier:
                  precision:str='fp32'):  # 'bf16': forward passes under bf16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs)
         self.model, self.tokenizer, self.classes, self.max_len = model.eval(), tokenizer, list(classes), max_len
         self.temperature, self.name, self.version, self.metadata, self.max_batch = temperature, name, version, metadata or {}, max_batch
+        if precision not in ('fp32', 'bf16'): raise LeptonError(f"precision={precision!r}: use 'fp32' or 'bf16'.")
         self.precision = precision
 
     def _check(self, texts):
