@@ -46,8 +46,14 @@ class TextClassifier:
                  precision:str='fp32'):  # 'bf16': forward passes under bf16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs)
         self.model, self.tokenizer, self.classes, self.max_len = model.eval(), tokenizer, list(classes), max_len
         self.temperature, self.name, self.version, self.metadata, self.max_batch = temperature, name, version, metadata or {}, max_batch
-        if precision not in ('fp32', 'bf16'): raise LeptonError(f"precision={precision!r}: use 'fp32' or 'bf16'.")
         self.precision = precision
+
+    @property
+    def precision(self) -> str: return self._precision
+    @precision.setter
+    def precision(self, v:str):
+        if v not in ('fp32', 'bf16'): raise LeptonError(f"precision={v!r}: use 'fp32' or 'bf16'.")
+        self._precision = v
 
     def _check(self, texts):
         if isinstance(texts, str): texts = [texts]
@@ -63,7 +69,6 @@ class TextClassifier:
         batches = token_batches(ds.lengths, bs, max_tokens)
         dl = DataLoader(ds, batch_sampler=batches, collate_fn=PadCollate(ds.pad_id))
         dev = next(self.model.parameters(), torch.empty(0)).device
-        if self.precision not in ('fp32', 'bf16'): raise LeptonError(f"precision={self.precision!r}: use 'fp32' or 'bf16'.")
         bf16 = self.precision == 'bf16' and getattr(self.model, 'kind', None) != 'onnx'
         out = torch.empty(len(texts), len(self.classes))
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
