@@ -15,9 +15,10 @@ from ..core import LeptonError, atomic_write_text, data_path
 from .core import DataLoaders
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'read_table', 'load_interactions', 'InteractionReport', 'validate_interactions', 'IdMap', 'random_holdout',
-           'leave_last_out', 'temporal_split', 'encode_interactions', 'RatingDataset', 'sample_negatives',
-           'PairDataset', 'recsys_dataloaders', 'load_side_table', 'load_rcdata', 'load_online_retail_interactions']
+__all__ = ['LAYOUTS', 'read_table', 'norm_ids', 'load_interactions', 'InteractionReport', 'validate_interactions', 'IdMap',
+           'random_holdout', 'leave_last_out', 'temporal_split', 'encode_interactions', 'RatingDataset',
+           'sample_negatives', 'PairDataset', 'recsys_dataloaders', 'load_side_table', 'load_rcdata',
+           'load_online_retail_interactions']
 
 # %% ../../nbs/01d_data_recsys.ipynb #66e467c6
 LAYOUTS = {  # known files: read settings and the columns they hold
@@ -50,6 +51,10 @@ def read_table(path,              # .csv, .tsv, .txt, .data, .parquet (optionall
     if df.empty: raise LeptonError(f"{p} has a header but no rows.")
     return df
 
+def norm_ids(keys) -> pd.Series:
+    "Ids as the library keys them: text, stripped, without a float's trailing '.0' (so 17850, 17850.0 and ' 17850' agree)."
+    return pd.Series(keys, dtype=object).astype(str).str.strip().str.replace(r'\.0$', '', regex=True)
+
 def load_interactions(path,                  # a file, or a DataFrame already in memory
                       user_col:str='user',   # column of user ids
                       item_col:str='item',   # column of item ids
@@ -74,7 +79,7 @@ def load_interactions(path,                  # a file, or a DataFrame already in
     for k in ('user', 'item'):
         bad = out[k].isna()
         if bad.any(): raise LeptonError(f"{src}: column {want[k]!r} is empty in row {int(np.argmax(bad.values))}; every row needs a {k} id.")
-        out[k] = out[k].astype(str).str.strip().str.replace(r'\.0$', '', regex=True)
+        out[k] = norm_ids(out[k]).to_numpy()
     if 'timestamp' in out:
         t = out['timestamp']
         num = pd.to_numeric(t, errors='coerce') if not pd.api.types.is_datetime64_any_dtype(t) else pd.Series(np.nan, index=t.index)
@@ -100,7 +105,7 @@ def validate_interactions(df:pd.DataFrame,        # from `load_interactions`
                           warn:bool=True,          # warn about merged duplicates and one-interaction users
                          ) -> tuple[pd.DataFrame, InteractionReport]:
     "Check ratings, merge duplicate user-item pairs, count one-interaction users; returns (clean df, report)."
-    if duplicates not in ('last', 'mean'): raise LeptonError(f"duplicates={duplicates!r}: use 'last' or 'mean'.")
+    if duplicates not in ('last', 'first', 'mean'): raise LeptonError(f"duplicates={duplicates!r}: use 'last', 'first' or 'mean'.")
     src = df.attrs.get('source', 'the data'); n_in = len(df)
     if n_in == 0: raise LeptonError(f"{src} has no interactions.")
     df = df.copy()
@@ -117,7 +122,7 @@ def validate_interactions(df:pd.DataFrame,        # from `load_interactions`
                 i = int(np.argmax(out.values))
                 raise LeptonError(f"{src}: rating in row {i} is {r.iloc[i]}, outside {rating_range}. Fix the row or the range.")
     if 'timestamp' in df: df = df.sort_values('timestamp', kind='stable')
-    dup = df.duplicated(['user', 'item'], keep='last')
+    dup = df.duplicated(['user', 'item'], keep='first' if duplicates == 'first' else 'last')
     n_dup = int(dup.sum())
     if n_dup:
         if duplicates == 'mean' and 'rating' in df:
@@ -136,14 +141,14 @@ def validate_interactions(df:pd.DataFrame,        # from `load_interactions`
 class IdMap:
     "Contiguous integer ids for string keys (users or items); unknown keys encode to -1; saved as JSON."
     def __init__(self, keys=()):
-        self.keys = list(dict.fromkeys(str(k) for k in keys))
+        self.keys = list(dict.fromkeys(norm_ids(list(keys))))
         self.index = {k: i for i, k in enumerate(self.keys)}
     def __len__(self): return len(self.keys)
-    def __contains__(self, k): return str(k) in self.index
+    def __contains__(self, k): return norm_ids([k]).iloc[0] in self.index
     def __repr__(self): return f"IdMap({len(self)} keys: {self.keys[:3]}...)"
     def encode(self, keys) -> np.ndarray:
         "Integer ids of `keys` (-1 for keys not in the map)."
-        return np.array([self.index.get(str(k), -1) for k in keys], dtype=np.int64)
+        return np.array([self.index.get(k, -1) for k in norm_ids(list(keys))], dtype=np.int64)
     def decode(self, ids) -> list:
         "Keys of integer `ids`."
         return [self.keys[int(i)] for i in ids]
@@ -158,7 +163,7 @@ class IdMap:
 # %% ../../nbs/01d_data_recsys.ipynb #99f30fab
 def random_holdout(df:pd.DataFrame, test_frac:float=0.2, seed:int=0) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Hold out a random `test_frac` of each user's interactions (at least one is kept for training)."
-    rng = np.random.default_rng(seed)
+    df, rng = df.reset_index(drop=True), np.random.default_rng(seed)
     key = pd.Series(rng.random(len(df)), index=df.index)
     rank = key.groupby(df.user).rank(method='first')
     n = df.groupby('user').user.transform('size')
@@ -168,6 +173,7 @@ def random_holdout(df:pd.DataFrame, test_frac:float=0.2, seed:int=0) -> tuple[pd
 
 def leave_last_out(df:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Hold out each user's latest interaction (by timestamp, else file order); one-interaction users stay in training."
+    df = df.reset_index(drop=True)
     o = df.sort_values('timestamp', kind='stable') if 'timestamp' in df else df
     last = o.index.isin(o.groupby('user').tail(1).index) & (o.groupby('user').user.transform('size') > 1).reindex(o.index).values
     return o[~last].reset_index(drop=True), o[last].reset_index(drop=True)
@@ -178,6 +184,9 @@ def temporal_split(df:pd.DataFrame, cutoff=None, # a timestamp; None: the `test_
     if 'timestamp' not in df: raise LeptonError("temporal_split needs a timestamp column: pass time_col= when loading.")
     cutoff = df.timestamp.quantile(1 - test_frac) if cutoff is None else pd.Timestamp(cutoff)
     te = df.timestamp >= cutoff
+    if te.all() or not te.any():
+        raise LeptonError(f"A split at {cutoff} leaves {'nothing to train on' if te.all() else 'nothing to test'}: "
+                          f"{int(te.sum())} of {len(df)} interactions are at or after it (many share one timestamp?). Pass another cutoff.")
     return df[~te].reset_index(drop=True), df[te].reset_index(drop=True)
 
 # %% ../../nbs/01d_data_recsys.ipynb #b0e3c824
@@ -205,6 +214,11 @@ def sample_negatives(u:np.ndarray,  # user id of each positive (N,)
         hit = np.isin(u.astype(np.int64) * n_items + neg, seen, assume_unique=False)
         if not hit.any(): break
         neg[hit] = rng.integers(0, n_items, int(hit.sum()))
+    else:   # still hitting after 20 draws: users who saw nearly everything; draw from what they did not see
+        for r in np.flatnonzero(np.isin(u.astype(np.int64) * n_items + neg, seen)):
+            lo = int(u[r]) * n_items
+            free = np.setdiff1d(np.arange(n_items), seen[(seen >= lo) & (seen < lo + n_items)] - lo)
+            if len(free): neg[r] = rng.choice(free)   # (a user who saw every item keeps the draw: there is no negative)
     return neg
 
 class PairDataset(Dataset):
@@ -247,7 +261,7 @@ def load_side_table(path,               # a file or DataFrame with one row per i
     cols = [text_cols] if isinstance(text_cols, str) else list(text_cols or [])
     missing = [c for c in [id_col, *cols] if c not in df.columns]
     if missing: raise LeptonError(f"Side table has no column(s) {missing}; it has {list(df.columns)[:20]}.")
-    df = df.assign(**{id_col: df[id_col].astype(str).str.strip()}).drop_duplicates(id_col).set_index(id_col)
+    df = df.assign(**{id_col: norm_ids(df[id_col]).to_numpy()}).drop_duplicates(id_col).set_index(id_col)
     df.index.name = 'id'
     if cols: df['text'] = df[cols].fillna('').astype(str).agg(' '.join, axis=1).str.replace(r'\s+', ' ', regex=True).str.strip()
     return df

@@ -384,6 +384,7 @@ def _ranking(scores, relevant, k, exclude) -> dict:
     top = top_k_items(scores, k, exclude)
     U, I = to_numpy(scores).shape
     rel = _item_mask(relevant, (U, I), 'relevant')
+    if exclude is not None: rel = rel & ~_item_mask(exclude, (U, I), 'exclude')   # an item already had is not a find: not relevant
     hits = np.take_along_axis(rel, np.maximum(top, 0), 1) & (top >= 0)      # (U, k)
     n_rel, kk = rel.sum(1), top.shape[1]
     has = n_rel > 0

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from ..core import LeptonError, Manifest, seed_everything, file_sha256
-from ..data.recsys import (LAYOUTS, IdMap, load_interactions, validate_interactions, load_side_table, random_holdout,
+from ..data.recsys import (LAYOUTS, IdMap, norm_ids, load_interactions, validate_interactions, load_side_table, random_holdout,
                                    temporal_split, encode_interactions)
 from ..models.recsys import (RecConfig, fit_recommender, evaluate_ranking, rating_metrics, embed_texts, top_k, MODEL_KINDS)
 from ..models.sequential import SASRec, SASRecConfig, fit_sasrec
@@ -62,16 +62,20 @@ class Recommender:
                   exclude_seen:bool=True,     # skip items the user interacted with in training (and the `recent` ones)
                   recent:list|None=None,      # sasrec: items picked since training, oldest first
                  ) -> list[dict]:
-        "The `k` best items for `user` as [{'item', 'score'}], best first; popular items for unknown users."
-        if not isinstance(k, (int, np.integer)) or k < 1: raise LeptonError(f"k={k!r}: ask for 1 or more items.")
-        u = int(self.users.encode([user])[0])
-        scores = None
+        "The `k` best items for `user` as [{'item', 'score'}], best first; popular items for unknown users (`last_fallback` says so)."
+        items, self.last_fallback = self.recommend_with_fallback(user, k, exclude_seen, recent)
+        return items
+
+    def recommend_with_fallback(self, user, k:int=10, exclude_seen:bool=True, recent:list|None=None) -> tuple[list, str|None]:
+        "(`recommend`'s list, 'popularity' or None): no shared state, for servers answering many requests at once."
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise LeptonError(f"k={k!r}: ask for 1 or more items.")
+        u, fallback, scores = int(self.users.encode([user])[0]), None, None
         if recent: scores, excl = self._recent_scores(u, list(recent), exclude_seen)
-        if scores is not None: self.last_fallback = None
-        elif u < 0: self.last_fallback, scores, excl = 'popularity', self.popularity, None
-        else: self.last_fallback, scores, excl = None, self.iv @ self.uv[u], (self.seen(u) if exclude_seen else None)
+        if scores is not None: pass
+        elif u < 0: fallback, scores, excl = 'popularity', self.popularity, None
+        else: scores, excl = self.iv @ self.uv[u], (self.seen(u) if exclude_seen else None)
         ids, sc = top_k(scores, k, excl)
-        return [{'item': self.items.keys[j], 'score': float(s)} for j, s in zip(ids, sc)]
+        return [{'item': self.items.keys[j], 'score': float(s)} for j, s in zip(ids, sc)], fallback
 
     def predict_rating(self, users, items) -> np.ndarray:
         "Predicted ratings of (user, item) pairs (unknown users: item mean; unknown items: the global mean), clipped to the training range."
@@ -88,7 +92,9 @@ class Recommender:
         W, b, mu = self.text_proj['weight'], self.text_proj['bias'], float(self.text_proj['mu'])
         t = np.asarray(text_emb, np.float32) @ W.T + b                                 # (N, F+1)
         vec = np.concatenate([t[:, :-1], np.ones((len(t), 1), np.float32), t[:, -1:] + mu], 1)
-        new = [str(x) for x in ids if str(x) not in self.items]
+        if len(ids) != len(t): raise LeptonError(f"{len(ids)} ids but {len(t)} text embeddings: give one embedding per id.")
+        if len(set(norm_ids(list(ids)))) != len(ids): raise LeptonError("add_items got the same id twice: give each new item once.")
+        new = [x for x in norm_ids(list(ids)) if x not in self.items]
         self.items = IdMap(self.items.keys + new)
         self.iv = np.concatenate([self.iv, np.zeros((len(new), self.iv.shape[1]), np.float32)])
         self.popularity = np.concatenate([self.popularity, np.zeros(len(new), np.float32)])
@@ -98,10 +104,15 @@ class Recommender:
     def predict_batch(self, inputs:list) -> list[dict]:
         "Server protocol: each input is a user id or {'user', 'k', 'exclude_seen', 'recent'}; one {'items', 'fallback'} each."
         out = []
-        for x in inputs:
+        for n, x in enumerate(inputs):
             x = x if isinstance(x, dict) else {'user': x}
-            items = self.recommend(x['user'], int(x.get('k', 10)), bool(x.get('exclude_seen', True)), x.get('recent'))
-            out.append({'items': items, 'fallback': self.last_fallback})
+            k, ex, recent = x.get('k', 10), x.get('exclude_seen', True), x.get('recent')
+            if 'user' not in x: raise LeptonError(f"Input {n} has no 'user'.")
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000: raise LeptonError(f"Input {n}: k={k!r}: give a whole number from 1 to 1000.")
+            if not isinstance(ex, bool): raise LeptonError(f"Input {n}: exclude_seen={ex!r}: give true or false.")
+            if recent is not None and not isinstance(recent, list): raise LeptonError(f"Input {n}: recent={recent!r}: give a list of item ids.")
+            items, fallback = self.recommend_with_fallback(x['user'], k, ex, recent)
+            out.append({'items': items, 'fallback': fallback})
         return out
 
     def __repr__(self): return f"Recommender({self.kind}, {len(self.users)} users, {len(self.items)} items, dim {self.uv.shape[1]})"
@@ -220,7 +231,9 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
     elif isinstance(cfg, SASRecConfig): raise LeptonError(f"A SASRecConfig is for model='sasrec'; pass a RecConfig for model={kind!r}.")
     else: cfg = RecConfig(**{**asdict(cfg or RecConfig()), 'model': kind})
     seed_everything(cfg.seed)
-    df, rep = validate_interactions(load_interactions(data, user_col, item_col, rating_col, time_col, layout=layout), warn=False)
+    first = time_col is not None and test is None   # a time split: a pair's first interaction counts; a repeat after the cutoff is not new
+    df, rep = validate_interactions(load_interactions(data, user_col, item_col, rating_col, time_col, layout=layout),
+                                    duplicates='first' if first else 'last', warn=False)
     rec_data = {'train_file': str(data) if not isinstance(data, pd.DataFrame) else 'DataFrame', 'rows_in': rep.n_in,
                 'duplicates_merged': rep.duplicates_merged, 'single_interaction_users': rep.single_interaction_users}
     if not isinstance(data, pd.DataFrame): rec_data['train_sha256'] = file_sha256(data)
@@ -252,7 +265,7 @@ def train_recommender(data,                        # interactions file (CSV/TSV/
                                       'n_items': len(items_map), 'n_cold_items': int(len(cold_ids))},
                  schema={'user_col': user_col, 'item_col': item_col, 'rating_col': rating_col, 'time_col': time_col, 'layout': layout,
                          'item_id_col': item_id_col, 'item_text_col': item_text_col},
-                 preprocessing={'duplicates': 'last', 'item_text': text_method if emb is not None else None},
+                 preprocessing={'duplicates': 'first' if first else 'last', 'item_text': text_method if emb is not None else None},
                  model={'name': kind},
                  training={**{k: v for k, v in asdict(cfg).items() if k != 'quiet'}, **getattr(net, 'chosen', {}),
                            'train_seconds': round(net.train_seconds, 2),
@@ -284,26 +297,27 @@ def evaluate_recommender_bundle(bundle,               # a bundle folder or a loa
                            (rating_col or L.get('rating_col') or rc_) if b.model.explicit else None,
                            **({'sep': L['sep'], 'names': L['names']} if L else {}))
     df, _ = validate_interactions(df, warn=False)
-    return evaluate_recommender(b.model, df, k=k)
+    cold = np.flatnonzero(b.model.popularity == 0)   # catalogue items without training interactions
+    return evaluate_recommender(b.model, df, k=k, cold_items=cold if len(cold) else None)
 
 # %% ../../nbs/08d_task_recsys.ipynb #4ea8f34e
 def recommend_router(get_recommender, # () -> Recommender, called per request (so a reload swaps it)
                      max_k:int=1000):
     "A FastAPI router with POST /v1/recommend {'user', 'k', 'exclude_seen', 'recent'} -> {'items', 'model', 'version', 'fallback'}."
     from fastapi import APIRouter, HTTPException
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
     class RecommendRequest(BaseModel):
-        user: str | int
-        k: int = Field(10, ge=1, le=max_k)
-        exclude_seen: bool = True
-        recent: list[str | int] | None = None     # sasrec: items picked since training, oldest first
+        user: StrictStr | StrictInt
+        k: StrictInt = Field(10, ge=1, le=max_k)
+        exclude_seen: StrictBool = True
+        recent: list[StrictStr | StrictInt] | None = Field(None, max_length=max_k)   # sasrec: items picked since training, oldest first
     router = APIRouter()
     def recommend(req):
         rec = get_recommender()
         if rec is None: raise HTTPException(503, 'No recommender loaded yet.')
-        try: items = rec.recommend(str(req.user), req.k, req.exclude_seen, [str(x) for x in req.recent] if req.recent else None)
+        try: items, fallback = rec.recommend_with_fallback(str(req.user), req.k, req.exclude_seen, [str(x) for x in req.recent] if req.recent else None)
         except LeptonError as e: raise HTTPException(422, str(e))
-        return {'items': items, 'model': rec.name, 'version': rec.version, 'fallback': rec.last_fallback}
+        return {'items': items, 'model': rec.name, 'version': rec.version, 'fallback': fallback}
     recommend.__annotations__ = {'req': RecommendRequest}   # a real class, not a string: FastAPI reads the body from it
     router.post('/v1/recommend')(recommend)
     return router
