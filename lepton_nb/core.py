@@ -165,9 +165,12 @@ def atomic_path(path):
     tmp = path.parent/f'.{path.name}.tmp-{os.getpid()}-{random.getrandbits(32):08x}'
     try:
         yield tmp
-        if path.is_dir() and tmp.is_dir():  # replace a folder: move the old one aside first
-            old = path.parent/f'.{path.name}.old-{os.getpid()}'
-            os.replace(path, old); os.replace(tmp, path); shutil.rmtree(old, ignore_errors=True)
+        if path.is_dir() and tmp.is_dir():  # replace a folder: move the old one aside first (a unique name), back if the swap fails
+            old = path.parent/f'.{path.name}.old-{os.getpid()}-{random.getrandbits(32):08x}'
+            os.replace(path, old)
+            try: os.replace(tmp, path)
+            except BaseException: os.replace(old, path); raise
+            shutil.rmtree(old, ignore_errors=True)
         else: os.replace(tmp, path)
     except BaseException:
         if tmp.is_dir(): shutil.rmtree(tmp, ignore_errors=True)

@@ -404,3 +404,16 @@ def test_server_works_without_prometheus_client(monkeypatch):
         assert httpx.post(f'{s.url}/v1/predict', json={'inputs': ['a', 'b']}, timeout=TIMEOUT).status_code == 200
         t = httpx.get(f'{s.url}/metrics', timeout=TIMEOUT).text
     assert metric_value(t, 'lepton_batch_size_sum') == 2 and metric_value(t, 'lepton_requests_total', route='/v1/predict') == 1
+
+
+def test_a_nan_score_fails_cleanly_and_only_answered_inputs_are_counted():
+    good = make_predictor()
+    def predict(texts):
+        if any('nan' in t for t in texts): return [{'label': 'x', 'score': float('nan')} for _ in texts]
+        return good.predict_batch(texts)
+    with ServerThread(create_app(CallablePredictor(predict, name='nanny', version='1'), max_wait_ms=50)) as s:
+        ok, bad = post_many(s.url, [{'inputs': ['aaa', 'bcd']}, {'inputs': ['nan']}])
+        assert ok.status_code == 200 and len(ok.json()['predictions']) == 2
+        assert bad.status_code >= 400 and 'not a finite number' in bad.text      # not a JSON crash after the answer was made
+        assert httpx.get(f'{s.url}/healthz', timeout=TIMEOUT).status_code == 200
+        assert metric_value(httpx.get(f'{s.url}/metrics', timeout=TIMEOUT).text, 'lepton_predictions_total') == 2

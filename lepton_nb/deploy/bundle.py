@@ -323,6 +323,7 @@ class ModelBundle:
 def load_bundle(path,              # the bundle folder
                 verify:bool=True,  # check every file against hashes.json before loading anything
                 lazy:bool=False,   # load the model on first use of `.model` instead of now
+                expected_digest:str|None=None, # the digest recorded elsewhere (a registry): refuse a bundle that differs
                 **options          # for the flavor: allow=[...] (torch factories), device='cpu', trusted=[...] (skops)
                ) -> ModelBundle:
     "Verify a bundle folder and load its manifest and model."
@@ -331,7 +332,13 @@ def load_bundle(path,              # the bundle folder
     else:
         try: files = json.loads((path/HASHES).read_text())['files']
         except (OSError, ValueError, KeyError): files = {}
+    if expected_digest is not None and _digest(files) != expected_digest:
+        raise LeptonError(f"Bundle {path} is not the one that was registered: its files (and {HASHES}) changed since "
+                          f"(digest {_digest(files)[:12]}, registered {expected_digest[:12]}). Register it again if the change is wanted.")
     manifest = Manifest.load(path/'manifest.json')
+    w = manifest.model.get('weights')
+    if verify and w is not None and not (isinstance(w, str) and _safe_rel(w) and (w in files or any(f.startswith(w.rstrip('/') + '/') for f in files))):
+        raise LeptonError(f"{path/'manifest.json'} names weights {w!r}, which is not a file of this bundle listed in {HASHES}: refusing to load it.")
     if manifest.model.get('flavor') not in FLAVORS: get_flavor(manifest.model.get('flavor'))  # clear error
     b = ModelBundle(path, manifest, files, **options)
     if not lazy: b.model

@@ -53,11 +53,13 @@ def file_lock(path,                 # the lock file (created if needed)
                         continue
                 if time.monotonic() > deadline: give_up()
                 time.sleep(wait); wait = min(wait * 2, 0.05)
+        token = f'{os.getpid()}-{secrets.token_hex(8)}\n'
         try:
-            os.write(fd, f'{os.getpid()}\n'.encode()); os.close(fd)
+            os.write(fd, token.encode()); os.close(fd)
             yield lock
-        finally:
-            with contextlib.suppress(FileNotFoundError): lock.unlink()
+        finally:   # remove the lock only while it is still ours (a stale-lock breaker may have replaced it)
+            with contextlib.suppress(FileNotFoundError):
+                if lock.read_text() == token: lock.unlink()
 
 # %% ../../nbs/05b_registry.ipynb #f06d9a82
 _NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}')
@@ -104,7 +106,7 @@ class Registry:
     def versions(self, name:str) -> list:
         "The version numbers of model `name`, oldest first."
         d = self.root/check_name(name)
-        return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit() and p.is_dir()) if d.is_dir() else []
+        return sorted(int(p.name) for p in d.iterdir() if re.fullmatch(r'[0-9]+', p.name) and p.is_dir()) if d.is_dir() else []
 
     def aliases(self, name:str) -> dict:
         "`{alias: version}` for model `name`."
@@ -144,7 +146,7 @@ class Registry:
         if ref in ('', 'latest'):
             if '@' in spec and ref == '': raise LeptonError(f"{spec!r}: nothing after '@'; use name@<version|alias|latest>.")
             return name, vs[-1]
-        if ref.isdigit():
+        if re.fullmatch(r'[0-9]+', ref):
             if int(ref) not in vs: raise LeptonError(f"Model {name!r} has no version {ref}; versions: {vs}, aliases: {al}.")
             return name, int(ref)
         if ref not in al: raise LeptonError(f"Model {name!r} has no alias {ref!r}; aliases: {al}, versions: {vs}.")
@@ -161,7 +163,12 @@ class Registry:
              **kw             # for `load_bundle`: verify, lazy, allow, device, trusted
             ) -> ModelBundle:
         "Resolve `spec` and load (verifying) that bundle."
-        return load_bundle(self.resolve(spec), **kw)
+        name, v = self._parse(spec)
+        return load_bundle(self.root/name/str(v), expected_digest=self.digest(name, v), **kw)
+
+    def digest(self, name:str, version:int) -> str|None:
+        "The digest recorded when `name` version `version` was registered (None for a version written by hand)."
+        return self._meta(check_name(name)).get(str(version), {}).get('digest')
 
     def set_alias(self, name:str, alias:str, # e.g. 'production', 'staging'
                   version) -> dict:

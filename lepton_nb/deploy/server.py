@@ -7,7 +7,7 @@ __all__ = ['LATENCY_BUCKETS', 'BATCH_BUCKETS', 'Predictor', 'CallablePredictor',
            'metric_value', 'MicroBatcher', 'create_app', 'serve', 'ServerThread']
 
 # %% ../../nbs/05c_server.ipynb #c1c50423
-import asyncio, functools, hmac, importlib, logging, os, queue, re, threading, time
+import asyncio, functools, hmac, importlib, logging, math, os, queue, re, threading, time
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -297,13 +297,15 @@ def _predict(pred, inputs:list, metrics:ServerMetrics) -> tuple[list, Any]:
     outs = []
     for s in range(0, len(inputs), pred.max_batch):
         chunk = inputs[s:s+pred.max_batch]
-        metrics.batch(len(chunk))
         res = list(pred.predict_batch(chunk))
         if len(res) != len(chunk):
             raise LeptonError(f"{pred.name} v{pred.version} returned {len(res)} predictions for {len(chunk)} inputs.")
         for o in res:
             if not isinstance(o, dict) or 'label' not in o or 'score' not in o:
                 raise LeptonError(f"{pred.name} v{pred.version} returned {str(o)[:80]!r}; each prediction must be a dict with 'label' and 'score'.")
+        bad = [j for j, o in enumerate(res) if not math.isfinite(float(o['score']))]
+        if bad: raise LeptonError(f"{pred.name} v{pred.version} returned a score of {res[bad[0]]['score']} for input {s + bad[0]}: not a finite number.")
+        metrics.batch(len(chunk))   # counted once it answered
         outs += [{**_jsonable(o), 'score': float(o['score'])} for o in res]
     return outs, pred
 
@@ -325,7 +327,9 @@ class _HookThread:
         "Finish the queued records, then end the thread."
         with self.lock:
             if self.thread is None or not self.thread.is_alive(): return
-            self.q.put(None); t = self.thread
+            t = self.thread
+        try: self.q.put(None, timeout=timeout_s)   # a full queue behind a stuck hook must not hold shutdown forever
+        except queue.Full: self.metrics.error('hook_dropped'); return
         t.join(timeout_s)
 
 # %% ../../nbs/05c_server.ipynb #d01bf998

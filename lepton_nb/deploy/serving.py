@@ -16,13 +16,13 @@ from .server import create_app, serve, ServerThread
 __all__ = ['TASK_ROUTES', 'load_predictor', 'bundle_app', 'serve_bundle']
 
 # %% ../../nbs/05e_serving.ipynb #47dfd437
-def _locate(spec, registry=None) -> tuple[Path, str, str]:
-    "(bundle folder, name, version) for a folder or a registry reference `name@alias|version`."
+def _locate(spec, registry=None) -> tuple[Path, str, str, str|None]:
+    "(bundle folder, name, version, digest recorded at registration) for a folder or a registry reference `name@alias|version`."
     p = Path(spec)
-    if p.is_dir(): return p, p.name, 'local'
+    if p.is_dir(): return p, p.name, 'local', None
     reg = registry if isinstance(registry, Registry) else Registry(registry)
     path = reg.resolve(str(spec))
-    return path, path.parent.name, path.name
+    return path, path.parent.name, path.name, reg.digest(path.parent.name, int(path.name))
 
 def _precision(precision:str, pred, backend:str, task:str) -> str:
     "The precision to serve with: 'auto' resolved, and refused where it cannot apply."
@@ -47,8 +47,8 @@ def load_predictor(spec,                 # a bundle folder, or 'name@production'
     if threads:
         import torch; torch.set_num_threads(threads)
     if backend not in ('torch', 'onnx'): raise LeptonError(f"backend={backend!r}: use 'torch' or 'onnx'.")
-    path, name, version = _locate(spec, registry)
-    b = load_bundle(path)
+    path, name, version, digest = _locate(spec, registry)
+    b = load_bundle(path, expected_digest=digest)   # a registered bundle must still be the one registered
     pred = b.model
     if backend == 'onnx':
         if not hasattr(pred, 'to_onnx'): raise LeptonError(f"{path}: a {b.manifest.task!r} model has no ONNX backend yet; use --backend torch.")
@@ -82,7 +82,7 @@ def bundle_app(spec,                       # bundle folder or registry reference
     if reload and not Path(spec).is_dir():
         reg = registry if isinstance(registry, Registry) else Registry(registry)
         watch = lambda: str(reg.resolve(str(spec)))
-    path, _, _ = _locate(spec, registry)
+    path, *_ = _locate(spec, registry)
     task = Manifest.load(path/'manifest.json').task
     routers = [getattr(importlib.import_module(m), f) for m, f in [TASK_ROUTES[task]]] if task in TASK_ROUTES else []
     app = create_app(lambda: load_predictor(spec, backend, registry, threads, precision), watch=watch,
