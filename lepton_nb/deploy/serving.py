@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 import importlib
 import torch
-from ..core import LeptonError, Manifest, lepton_home, autocast_dtype
+from ..core import LeptonError, Manifest, lepton_home, autocast_dtype, file_sha256, atomic_write_text
 from .bundle import load_bundle
 from .registry import Registry
 from .server import create_app, serve, ServerThread
@@ -53,7 +53,11 @@ def load_predictor(spec,                 # a bundle folder, or 'name@production'
     if backend == 'onnx':
         if not hasattr(pred, 'to_onnx'): raise LeptonError(f"{path}: a {b.manifest.task!r} model has no ONNX backend yet; use --backend torch.")
         cache = lepton_home()/'onnx'/f'{b.digest[:16]}.onnx'
+        sig = cache.with_name(cache.name + '.sha256')    # the export's hash: a cached file is reused only while it matches
+        if cache.exists() and not (sig.is_file() and sig.read_text().strip() == file_sha256(cache)): cache.unlink()
+        fresh = not cache.exists()
         pred = pred.to_onnx(cache, threads=threads)
+        if fresh: atomic_write_text(sig, file_sha256(cache))
     precision = _precision(precision, pred, backend, b.manifest.task)
     if precision != 'fp32': pred.precision = precision
     pred.name, pred.version = name, version
