@@ -417,3 +417,28 @@ def test_a_nan_score_fails_cleanly_and_only_answered_inputs_are_counted():
         assert bad.status_code >= 400 and 'not a finite number' in bad.text      # not a JSON crash after the answer was made
         assert httpx.get(f'{s.url}/healthz', timeout=TIMEOUT).status_code == 200
         assert metric_value(httpx.get(f'{s.url}/metrics', timeout=TIMEOUT).text, 'lepton_predictions_total') == 2
+
+
+def test_a_request_split_over_batches_is_answered_by_one_model_version():
+    calls = []
+    def run(inputs):   # the first batch runs on version 1; a reload then swaps in version 2
+        calls.append(len(inputs)); v = 'v1' if len(calls) == 1 else 'v2'
+        return [f'{x}@{v}' for x in inputs], v
+    async def go():
+        b = MicroBatcher(run, max_batch=2, max_wait_ms=1)
+        try: return await b.submit(['a', 'b', 'c', 'd'])
+        finally: await b.close()
+    outs, info = asyncio.run(go())
+    assert info == 'v2' and outs == ['a@v2', 'b@v2', 'c@v2', 'd@v2']   # asked again rather than mixing versions
+
+
+def test_an_input_the_model_refuses_gets_422_and_the_server_stays_up():
+    good = make_predictor()
+    def predict(texts):
+        if any(not t.strip() for t in texts): raise LeptonError('Inputs [0] are empty: every input must be a non-empty text.')
+        return good.predict_batch(texts)
+    with ServerThread(create_app(CallablePredictor(predict, name='picky', version='1'))) as s:
+        r = httpx.post(f'{s.url}/v1/predict', json={'inputs': ['   ']}, timeout=TIMEOUT)
+        assert r.status_code == 422 and 'non-empty text' in r.json()['error']
+        assert httpx.post(f'{s.url}/v1/predict', json={'inputs': ['fine']}, timeout=TIMEOUT).status_code == 200
+        assert metric_value(httpx.get(f'{s.url}/metrics', timeout=TIMEOUT).text, 'lepton_errors_total', kind='bad_input') == 1

@@ -157,6 +157,7 @@ def metric_value(text:str,   # a /metrics page
 
 # %% ../../nbs/05c_server.ipynb #f0b54eff
 class _Closed(RuntimeError): "The batcher is closing: no new work is accepted."
+class _ModelFault(LeptonError): "The model answered wrongly (count, shape, a non-finite score): the server's fault, not the caller's."
 
 @dataclass
 class _Job:
@@ -184,7 +185,7 @@ class MicroBatcher:
             self._loop, self._wake, self._free = loop, asyncio.Event(), asyncio.Semaphore(self.workers)
             self._task = loop.create_task(self._run_loop(), name='lepton-batcher')
 
-    async def submit(self, inputs:list) -> tuple[list, Any]:
+    async def submit(self, inputs:list, _tries:int=3) -> tuple[list, Any]:
         "Queue `inputs`; return their outputs (in order) and the `info` of the batch that served them."
         if self._closing: raise _Closed('the server is shutting down')
         if not inputs: return [], None
@@ -194,6 +195,8 @@ class MicroBatcher:
         for j in jobs: self._q.append(j); self._n += len(j.inputs)
         self._wake.set()
         res = await asyncio.gather(*(j.future for j in jobs))
+        if _tries > 1 and len({id(info) for _, info in res}) > 1:   # a reload came between this request's batches: one version answers
+            return await self.submit(inputs, _tries - 1)
         return [o for outs, _ in res for o in outs], res[0][1]
 
     async def _run_loop(self):
@@ -222,7 +225,7 @@ class MicroBatcher:
         inputs = [x for j in jobs for x in j.inputs]
         try:
             outs, info = await asyncio.to_thread(self.run_batch, inputs)
-            if len(outs) != len(inputs): raise LeptonError(f"The model returned {len(outs)} outputs for {len(inputs)} inputs.")
+            if len(outs) != len(inputs): raise _ModelFault(f"The model returned {len(outs)} outputs for {len(inputs)} inputs.")
         except asyncio.CancelledError:
             for j in jobs: _fail(j.future, _Closed('the server stopped before this batch finished'))
             raise
@@ -299,12 +302,12 @@ def _predict(pred, inputs:list, metrics:ServerMetrics) -> tuple[list, Any]:
         chunk = inputs[s:s+pred.max_batch]
         res = list(pred.predict_batch(chunk))
         if len(res) != len(chunk):
-            raise LeptonError(f"{pred.name} v{pred.version} returned {len(res)} predictions for {len(chunk)} inputs.")
+            raise _ModelFault(f"{pred.name} v{pred.version} returned {len(res)} predictions for {len(chunk)} inputs.")
         for o in res:
             if not isinstance(o, dict) or 'label' not in o or 'score' not in o:
-                raise LeptonError(f"{pred.name} v{pred.version} returned {str(o)[:80]!r}; each prediction must be a dict with 'label' and 'score'.")
+                raise _ModelFault(f"{pred.name} v{pred.version} returned {str(o)[:80]!r}; each prediction must be a dict with 'label' and 'score'.")
         bad = [j for j, o in enumerate(res) if not math.isfinite(float(o['score']))]
-        if bad: raise LeptonError(f"{pred.name} v{pred.version} returned a score of {res[bad[0]]['score']} for input {s + bad[0]}: not a finite number.")
+        if bad: raise _ModelFault(f"{pred.name} v{pred.version} returned a score of {res[bad[0]]['score']} for input {s + bad[0]}: not a finite number.")
         metrics.batch(len(chunk))   # counted once it answered
         outs += [{**_jsonable(o), 'score': float(o['score'])} for o in res]
     return outs, pred
@@ -520,6 +523,9 @@ def create_app(predictor_or_loader,              # a Predictor, or a function `l
         except asyncio.TimeoutError:
             metrics.error('timeout'); raise _ApiError(504, f'the prediction took longer than {timeout_s} s') from None
         except _Closed as e: raise _ApiError(503, str(e)) from None
+        except LeptonError as e:
+            if isinstance(e, _ModelFault): metrics.error('predict'); _log.error('prediction failed: %s', e); raise _ApiError(500, f'prediction failed: {e}'[:500]) from None
+            metrics.error('bad_input'); raise _ApiError(422, str(e)[:500]) from None   # the model refused this input: the caller can fix it
         except Exception as e:
             metrics.error('predict'); _log.error('prediction failed: %s: %s', type(e).__name__, e)
             raise _ApiError(500, f'prediction failed: {type(e).__name__}: {e}'[:500]) from None
