@@ -4,7 +4,7 @@
 
 # %% ../../nbs/06_monitor.ipynb #1c87a452
 from __future__ import annotations
-import base64, contextlib, hashlib, html, io, json, queue, sqlite3, threading, time
+import base64, contextlib, hashlib, html, io, json, logging, math, queue, sqlite3, threading, time
 from dataclasses import dataclass
 from typing import NamedTuple
 from pathlib import Path
@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 import lepton_nb
 from ..core import LeptonError, atomic_write_text, require
+
+_log = logging.getLogger(__name__)
+
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'LogConfig', 'read_predictions', 'PredictionLog', 'psi_numeric', 'psi_categorical', 'domain_auc',
@@ -76,9 +79,12 @@ def _json_default(o):
 def _epoch(t) -> float:
     "Seconds since 1970 (UTC) for a number, a datetime, a pandas Timestamp or an ISO string; None: now."
     if t is None: return time.time()
-    if isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, bool): return float(t)
+    if isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, bool):
+        if not math.isfinite(t): raise LeptonError(f"{t!r} is not a time: use a finite number of seconds since 1970.")
+        return float(t)
     try: ts = pd.Timestamp(t)
     except (TypeError, ValueError) as e: raise LeptonError(f"{t!r} is not a time ({e}); use seconds since 1970 or an ISO date.") from None
+    if ts is pd.NaT: raise LeptonError(f"{t!r} is not a time (NaT): use seconds since 1970 or an ISO date.")
     return (ts.tz_localize('UTC') if ts.tzinfo is None else ts).timestamp()
 
 def _input_text(x) -> str: return x if isinstance(x, str) else json.dumps(x, sort_keys=True, default=_json_default)
@@ -124,6 +130,7 @@ class PredictionLog:
         self._con = _connect(self.path, self.cfg.synchronous, self.cfg.busy_timeout_s)
         self._q, self._cv = queue.Queue(), threading.Condition()
         self._queued = self._saved = self._ticket = self._flushed = 0
+        self.dropped = 0   # records the database refused (logged as errors); the others are saved around them
         self._error, self._closed, self._writer_done = None, False, False
         self._thread = threading.Thread(target=self._run, name=f'PredictionLog({self.path.name})', daemon=True)
         self._thread.start()
@@ -136,6 +143,7 @@ class PredictionLog:
             raise LeptonError(f"record {i} has unknown keys {bad}; allowed: {list(_FIELDS)} (put anything else under 'extra').")
         x = r.get('input')
         h = r.get('input_hash') or (None if x is None else hashlib.sha256(_input_text(x).encode('utf-8')).hexdigest())
+        if h is not None and not isinstance(h, str): raise LeptonError(f"record {i}: input_hash={h!r} is not a string.")
         try: extra = None if r.get('extra') is None else json.dumps(r['extra'], default=_json_default)
         except (TypeError, ValueError) as e: raise LeptonError(f"record {i}: extra cannot be stored as JSON ({e}).") from None
         model, version = r.get('model'), r.get('version')
@@ -163,10 +171,10 @@ class PredictionLog:
             ticket = self._ticket
             self._q.put(('flush', ticket))
             done = self._cv.wait_for(lambda: self._flushed >= ticket or self._writer_done, timeout)
-            if self._saved < target:
+            if self._saved + self.dropped < target:
                 why = f"the writer reported: {self._error}" if self._error else \
                       (f"still waiting after {timeout}s" if not done else "the writer thread stopped")
-                raise LeptonError(f"{target - self._saved} prediction records are not saved in {self.path} ({why}). "
+                raise LeptonError(f"{target - self._saved - self.dropped} prediction records are not saved in {self.path} ({why}). "
                                   f"They stay queued and are retried: fix the cause (disk full? file locked?) and flush again.")
             return self._saved
 
@@ -183,7 +191,7 @@ class PredictionLog:
             self._q.put(_STOP)
         self._thread.join()
         self._con.close()
-        if lost := self._queued - self._saved:
+        if lost := self._queued - self._saved - self.dropped:
             raise LeptonError(f"{lost} prediction records could not be saved in {self.path}: {self._error}.")
 
     def _check_open(self):
@@ -195,7 +203,14 @@ class PredictionLog:
             self._con.execute('BEGIN IMMEDIATE')
             self._con.executemany(_INSERT, rows)
             self._con.execute('COMMIT')
-        except sqlite3.Error as e:
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError) as e:   # a row the table refuses: save the others, set it aside
+            with contextlib.suppress(sqlite3.Error): self._con.execute('ROLLBACK')
+            if len(rows) == 1:
+                _log.error('prediction log %s: dropped a record it cannot store (%s): %r', self.path, e, rows[0][:4])
+                with self._cv: self.dropped += 1; self._error = e; self._cv.notify_all()
+                return []
+            return [r for part in (rows[:len(rows) // 2], rows[len(rows) // 2:]) for r in self._commit(part)]
+        except sqlite3.Error as e:   # busy, disk full, ...: keep the rows and retry
             with contextlib.suppress(sqlite3.Error): self._con.execute('ROLLBACK')
             with self._cv: self._error = e
             return rows
@@ -247,8 +262,9 @@ def psi_numeric(ref, cur,            # numbers of the reference and the current 
     return _psi(share(ref), share(cur), eps)
 
 def _as_cat(s) -> pd.Series:
-    "Values as strings, missing values as the category '<missing>'."
+    "Values as strings, missing values as the category '<missing>'; whole-number floats as integers (1.0 and 1 are one class)."
     s = pd.Series(s)
+    if pd.api.types.is_float_dtype(s) and np.all(np.mod(s.dropna(), 1) == 0): s = s.astype('Int64')
     return s.astype(object).where(s.notna(), '<missing>').astype(str)
 
 def psi_categorical(ref, cur,       # category values of the reference and the current window
@@ -334,14 +350,20 @@ def _as_numeric(s:pd.Series, col:str, label:str) -> np.ndarray:
     return v.to_numpy(dtype=float)
 
 def _numeric_row(col, kind, r, c, labels, stats, cfg, th):
+    r0, c0 = r, c
     r, c = _as_numeric(r, col, labels[0]), _as_numeric(c, col, labels[1])
     miss = np.isnan(r).mean(), np.isnan(c).mean()
     r, c = r[np.isfinite(r)], c[np.isfinite(c)]  # missing values are reported in `detail`, infinities dropped
     if len(r) < 2 or len(c) < 2: return f'fewer than 2 values in the {labels[0] if len(r) < 2 else labels[1]} window'
     ks, psi = stats.ks_2samp(r, c), psi_numeric(r, c, cfg.n_bins, cfg.eps)
     detail = f'mean {r.mean():.4g} → {c.mean():.4g}' + (f'; missing {miss[0]:.1%} → {miss[1]:.1%}' if any(miss) else '')
-    return (dict(feature=col, kind=kind, statistic=float(ks.statistic), p_value=float(ks.pvalue), psi=psi,
-                 drifted=bool(ks.pvalue < th.p and psi >= th.psi), test='ks', detail=detail), (r, c))
+    nr, nc = len(r0), len(c0)                                    # a change in how often the value is missing is drift too
+    tab = np.array([[miss[0] * nr, (1 - miss[0]) * nr], [miss[1] * nc, (1 - miss[1]) * nc]])
+    p_miss = float(stats.chi2_contingency(tab)[1]) if tab[:, 0].sum() > 0 else 1.0
+    miss_drift = p_miss < th.p and abs(miss[1] - miss[0]) >= 0.05
+    if miss_drift: detail += ' (missing share drifted)'
+    return (dict(feature=col, kind=kind, statistic=float(ks.statistic), p_value=min(float(ks.pvalue), p_miss), psi=psi,
+                 drifted=bool(ks.pvalue < th.p and psi >= th.psi or miss_drift), test='ks', detail=detail), (r, c))
 
 def _categorical_row(col, kind, r, c, labels, stats, cfg, th):
     r, c = _as_cat(r), _as_cat(c)

@@ -34,6 +34,7 @@ class StreamConfig:
     idle_stop_s: float|None = None  # follow mode: stop after this long without a new line (None: never)
     max_records: int|None = None    # stop after this many lines were consumed in this run (None: at the end)
     synchronous: str = 'FULL'       # SQLite sync level (FULL survives power loss, NORMAL a process kill)
+    max_future_s: float = 86400.    # a record stamped later than now + this is bad: a wrong clock would keep every window open
 
 @dataclass
 class AlertConfig:
@@ -267,7 +268,7 @@ class WebhookSender:
                 except Exception as e:
                     if i == self.retries - 1 or self._stop.is_set():
                         self.failed += 1; log.warning('webhook %s failed after %d tries: %s', self.url, i + 1, e); break
-                    time.sleep(self.backoff_s * 2**i)
+                    self._stop.wait(self.backoff_s * 2**i)   # close() cuts the wait short
 
     def close(self, timeout:float=5.0):
         "Stop after the queue drains or `timeout` seconds, whichever is first."
@@ -285,6 +286,9 @@ class StreamMonitor:
                 ):
         self.cfg, self.alert_cfg, self.predictor = cfg or StreamConfig(), alert_cfg or AlertConfig(), predictor
         self.W = window_seconds(self.cfg.window)
+        neg, classes = self.cfg.negative, [str(x) for x in getattr(predictor, 'classes', [])]
+        # the negative class by name (an index into the predictor's classes is turned into its name once, here)
+        self._negative = classes[neg] if isinstance(neg, int) and str(neg) not in classes and 0 <= neg < len(classes) else str(neg)
         self.db, self.con = Path(db), stream_db(db, self.cfg.synchronous)
         self.alerts_jsonl = Path(alerts_jsonl) if alerts_jsonl else None
         self.webhook = WebhookSender(webhook) if isinstance(webhook, str) else webhook
@@ -364,6 +368,7 @@ class StreamMonitor:
     def _parse(self, line:int, raw:bytes):
         "A record dict, the string 'header', or raise ValueError with the reason."
         s = raw.decode('utf-8', errors='replace').rstrip('\r\n')
+        if line == 1: s = s.lstrip('\ufeff')   # a byte-order mark some editors put at the start of a file
         if not s.strip(): raise ValueError('empty line')
         if self.fmt is None: self.fmt = 'jsonl' if s.lstrip().startswith('{') else 'csv'
         if self.fmt == 'jsonl':
@@ -380,6 +385,7 @@ class StreamMonitor:
         if not isinstance(text, str) or not text.strip(): raise ValueError(f'no text in field {c.text_col!r}')
         if c.time_col not in r: raise ValueError(f'no time in field {c.time_col!r}')
         ts = parse_time(r[c.time_col])
+        if ts > time.time() + c.max_future_s: raise ValueError(f'time {r[c.time_col]!r} is in the future (more than {c.max_future_s:g} s from now)')
         topic = r.get(c.topic_col) if c.topic_col else None
         return {'text': text, 'ts': ts, 'topic': '_all' if topic in (None, '') else str(topic)}
 
@@ -404,7 +410,7 @@ class StreamMonitor:
                 con.execute('INSERT INTO windows (topic, start, end, n, n_neg, sum_p_neg, n_p) VALUES (?, ?, ?, 1, ?, ?, ?) '
                             'ON CONFLICT (topic, start) DO UPDATE SET n = n + 1, n_neg = n_neg + excluded.n_neg, '
                             'sum_p_neg = sum_p_neg + excluded.sum_p_neg, n_p = n_p + excluded.n_p',
-                            (r['topic'], start, start + self.W, int(lab == str(self.cfg.negative)), p if ok else 0.0, int(ok)))
+                            (r['topic'], start, start + self.W, int(lab == self._negative), p if ok else 0.0, int(ok)))
             con.executemany('INSERT OR REPLACE INTO bad_records VALUES (?, ?, ?)', bad)
             con.execute('INSERT INTO checkpoint VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET '
                         'offset = excluded.offset, line = excluded.line, n_ok = n_ok + excluded.n_ok, n_bad = n_bad + excluded.n_bad, '
@@ -431,7 +437,7 @@ class StreamMonitor:
                 self.con.execute('INSERT INTO alerts (topic, start, end, n, share, baseline, ucl, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
                                  (topic, s, e, n, k / n, d['baseline'], d['ucl'], time.time()))
                 alerts.append(topic)
-        self.closed_until = start
+        if math.isfinite(start): self.closed_until = start   # close_windows (start = inf) must not stop later windows closing
         return alerts
 
     def close_windows(self):
