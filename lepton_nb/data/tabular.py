@@ -352,7 +352,10 @@ def tabular_quality_report(df:pd.DataFrame,       # the table
     y = None
     if schema.target in df.columns:
         t = df[schema.target]
-        if t.dropna().nunique() == 2: y, binary = (t == t.dropna().iloc[0]).astype(float).where(t.notna()), True  # AUC is symmetric
+        if t.dropna().nunique() == 2:   # 1 = the positive class, so the sign of target_corr reads the right way round
+            try: y = encode_target(t.dropna()).astype(float).reindex(t.index)
+            except LeptonError: y = (t == t.dropna().iloc[0]).astype(float).where(t.notna())   # no positive class to name: AUC is symmetric
+            binary = True
         elif pd.api.types.is_numeric_dtype(t) and t.nunique() > 2: y, binary = t.astype(float), False
     rows = []
     for c in df.columns:
@@ -378,12 +381,18 @@ def stratified_split(df:pd.DataFrame,    # the table
                      target:str,          # the column whose distribution both parts keep
                      test_size:float=0.2, # share (or number) of rows in the second part
                      seed:int=0,          # random seed
+                     task:str|None=None,  # 'regression': stratify on quantile bins of the value, never on its values as classes
                     ) -> tuple:
     "(train, test) with the same class balance (deciles for a numeric target); the index is kept."
     if target not in df.columns: raise LeptonError(f"stratified_split: no column {target!r}; the columns are {list(df.columns)}.")
     y = df[target]
     if y.isna().any(): raise LeptonError(f"stratified_split: the target {target!r} is missing in rows {_rows(df.index[y.isna()])}; drop them first.")
     strat = y
+    if task == 'regression':
+        strat = pd.qcut(pd.to_numeric(y), 10, labels=False, duplicates='drop')
+        if strat.value_counts().min() < 2: strat = None   # a value so common the bins collapse: a plain random split
+        try: return tuple(train_test_split(df, test_size=test_size, stratify=strat, random_state=seed))
+        except ValueError as e: raise LeptonError(f"stratified_split: {e} (test_size={test_size}, {len(df)} rows).") from None
     if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y) and y.nunique() > 20:
         strat = pd.qcut(y, 10, labels=False, duplicates='drop')
     counts = strat.value_counts()

@@ -234,7 +234,7 @@ def risk_metrics(y, # 0/1 outcomes (N,)
     auc = float(roc_auc_score(y, p))
     fpr, tpr, _ = roc_curve(y, p)
     return dict(roc_auc=auc, pr_auc=float(average_precision_score(y, p)), brier=float(np.mean((p - y) ** 2)),
-                ks=float(np.max(tpr - fpr)), gini=2 * auc - 1, log_loss=float(log_loss(y, p, labels=[0, 1])),
+                ks=float(np.max(np.abs(tpr - fpr))), gini=2 * auc - 1, log_loss=float(log_loss(y, p, labels=[0, 1])),
                 positive_rate=float(y.mean()), mean_p=float(p.mean()), n=len(y))
 
 # %% ../../nbs/04a_metrics.ipynb #8fa653fa

@@ -516,7 +516,10 @@ def cross_validate_tabular(model:TabularModel,  # an (unfitted) model: each fold
     scores = []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', TabularWarning)
+        pos = encode_target(df[t], model.positive).attrs['positive'] if binary else None   # one positive class for every fold
         for tr, va in split:
-            m = model.clone().fit(df.iloc[tr])
+            m = model.clone()
+            if binary: m.positive = pos
+            m.fit(df.iloc[tr])
             scores.append(float(f(y[va], m.predict_proba(df.iloc[va]) if binary else m.predict(df.iloc[va]))))
     return np.array(scores)

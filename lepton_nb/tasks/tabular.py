@@ -58,7 +58,13 @@ class TabularPredictor:
 
     def check(self, X) -> list:
         "Refuse rows that cannot be scored (`LeptonError`); warn about, and return, what falls back."
-        X = _frame(X); s, prof = self.schema, self.model.profile
+        s, prof = self.schema, self.model.profile
+        rows = [X] if isinstance(X, dict) else X if isinstance(X, (list, tuple)) else None
+        if rows and (bad := next(((i, [c for c in s.features if c not in r]) for i, r in enumerate(rows)
+                                  if isinstance(r, dict) and any(c not in r for c in s.features)), None)):
+            raise LeptonError(f"row {bad[0]} has no {bad[1]}: every row needs the model's features {s.features} "
+                              f"(give null for a value that is unknown).")   # the same answer whatever the batch it lands in
+        X = _frame(X)
         where = f"{X.attrs['source']}: " if X.attrs.get('source') else ''
         if len(X) == 0: raise LeptonError(f"{where}no rows to score.")
         if missing := [c for c in s.features if c not in X.columns]:
@@ -81,10 +87,8 @@ class TabularPredictor:
         return notes
 
     def _raw(self, X) -> np.ndarray:
-        X = _frame(X); self.check(X)
-        s = self.schema
-        if any(pd.api.types.is_bool_dtype(X[c]) or not pd.api.types.is_numeric_dtype(X[c]) for c in s.numeric):
-            X = self.model._features(X)   # numbers held as text or booleans: convert (validation said they parse)
+        self.check(X)
+        X = self.model._features(_frame(X))   # the model's columns, numbers as floats (text, booleans, nullable dtypes)
         return np.asarray(self.model._predict(X), dtype=np.float64)
 
     def predict_proba(self, X,                # a DataFrame, a list of dicts or one dict
@@ -213,8 +217,8 @@ def prepare_tabular_data(data,            # a CSV (comma or semicolon)/TSV/Parqu
     else:
         try: pd.to_numeric(df[target])
         except (ValueError, TypeError): raise LeptonError(f"{where}task='regression' needs a numeric target; {target!r} holds e.g. {df[target].iloc[0]!r}.") from None
-    rest, test = stratified_split(df, target, cfg.test_pct, seed=cfg.seed)
-    train, valid = stratified_split(rest, target, cfg.valid_pct, seed=cfg.seed + 1)
+    rest, test = stratified_split(df, target, cfg.test_pct, seed=cfg.seed, task=cfg.task)
+    train, valid = stratified_split(rest, target, cfg.valid_pct, seed=cfg.seed + 1, task=cfg.task)
     rec.update(rows=len(df), n_train=len(train), n_valid=len(valid), n_test=len(test), target=target,
                id_columns=schema.id, ignored_columns=schema.ignore, empty_columns_dropped=empty)
     return train, valid, test, schema, rec
