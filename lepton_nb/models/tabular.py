@@ -200,6 +200,8 @@ class SklearnTabular(TabularModel):
     def _build(self): raise NotImplementedError
     def _fit(self, X, y, **kw):
         if self.task == 'regression': self._check_regression_target(y)
+        if empty := [c for c in self.schema.numeric if c in X and X[c].isna().all()]:
+            raise LeptonError(f"Numeric column(s) {empty} are empty in the training rows: leave them out (ignore=...) or fill them.")
         self.pipeline = _inference_pipeline(self._build().fit(X, y, **kw))
     def _check_regression_target(self, y): pass
     def _predict(self, X) -> np.ndarray:
@@ -447,7 +449,7 @@ class TabularNet(TabularModel):
             Xv, yv = valid
             validate_tabular(Xv, self.schema, fitted=self.profile, require_target=False)
             valid_ds = TabularDataset(*self.encoder.transform(self._features(Xv)), self._y_tensor(self._target_like(Xv, yv)))
-        bs = c.bs + 1 if len(train_ds) % c.bs == 1 else c.bs  # BatchNorm cannot train on a last batch of 1 row
+        bs = next((b for b in range(c.bs, c.bs + 8) if len(train_ds) % b != 1), c.bs)  # BatchNorm cannot train on a last batch of 1 row
         dls = DataLoaders.from_datasets(train_ds, valid_ds, bs=bs, seed=c.seed)
         seed_everything(c.seed); self.module = self._make_module()  # seeded initial weights
         cbs = [DeviceCB(c.device), ScheduleCB(one_cycle()), Recorder()] + ([ProgressCB(plain=True)] if c.verbose else [])
