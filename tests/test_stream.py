@@ -118,3 +118,17 @@ def test_csv_stream_and_stdin(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], input=(tmp_path/'s.csv').read_bytes(), capture_output=True, env=env, timeout=120)
     T.test_eq(out.stdout.decode().strip().splitlines()[-1], '12')
     T.test_eq(read_windows(tmp_path/'b.sqlite').n.sum(), 12)
+
+
+def test_stdin_lines_that_arrived_together_are_all_scored_while_the_pipe_stays_open(tmp_path):
+    "Ten lines written at once to an open pipe are scored at once (none left in a reader's buffer until more input comes)."
+    env = {**os.environ, 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    code = ("import time; from lepton_nb.monitor.stream import *; from lepton_nb.monitor.stream import read_windows; "
+            f"m = StreamMonitor({str(tmp_path/'p.sqlite')!r}, KeywordSentiment(), StreamConfig(window='60s', poll_s=0.05)); t0 = time.time(); "
+            "r = m.run('-', follow=True, stop=lambda: m._run_stats['scored'] >= 10 or time.time() - t0 > 20); print(r['scored'], flush=True)")
+    p = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    lines = ''.join(json.dumps({'ts': 1_700_000_000 + i, 'text': 'Shares jump'}) + '\n' for i in range(10))
+    p.stdin.write(lines.encode()); p.stdin.flush()          # all at once, and the pipe stays open
+    out = p.stdout.readline()                               # the monitor stops itself once it scored 10 (or after 20 s)
+    p.stdin.close(); p.wait(timeout=60)
+    T.test_eq(out.decode().strip(), '10')

@@ -349,17 +349,28 @@ class StreamMonitor:
                 time.sleep(self.cfg.poll_s)
 
     def _stdin_lines(self, skip:int, follow:bool, stop):
-        line, stream = 0, sys.stdin.buffer if hasattr(sys.stdin, 'buffer') else sys.stdin
+        "Lines of stdin. Reads raw chunks from its file descriptor into our own buffer, so a line that has arrived is never left\n"
+        "waiting in Python's buffer while `select` says there is nothing new."
+        line, buf, idle0 = 0, b'', time.time()
+        stream = sys.stdin.buffer if hasattr(sys.stdin, 'buffer') else sys.stdin
+        try: fd = stream.fileno()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation): fd = None   # no descriptor: plain line reads
         while True:
-            try: ready = select.select([stream], [], [], self.cfg.poll_s)[0]
-            except (OSError, ValueError, io.UnsupportedOperation): ready = [stream]  # not selectable: plain blocking reads
-            if not ready:
-                yield None
-                if stop and stop(): return
-                continue
-            raw = stream.readline()
-            if not raw: yield None; return
-            raw = raw if isinstance(raw, bytes) else raw.encode()
+            if b'\n' in buf: raw, buf = buf.split(b'\n', 1); raw += b'\n'
+            else:
+                if fd is not None:
+                    try: ready = select.select([fd], [], [], self.cfg.poll_s)[0]
+                    except (OSError, ValueError): ready = [fd]   # not selectable: blocking reads
+                    if not ready:
+                        yield None
+                        if (stop and stop()) or (self.cfg.idle_stop_s is not None and time.time() - idle0 > self.cfg.idle_stop_s): return
+                        continue
+                    chunk = os.read(fd, 1 << 16)
+                else:
+                    chunk = stream.readline(); chunk = chunk if isinstance(chunk, bytes) else chunk.encode()
+                if chunk: buf += chunk; idle0 = time.time(); continue
+                if not buf: yield None; return            # end of input
+                raw, buf = buf, b''                       # a last line without a newline
             line += 1
             if line <= skip: continue  # consumed before a restart (the CSV header is in the checkpoint)
             yield line, line, raw
