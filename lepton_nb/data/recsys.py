@@ -84,7 +84,9 @@ def load_interactions(path,                  # a file, or a DataFrame already in
         t = out['timestamp']
         num = pd.to_numeric(t, errors='coerce') if not pd.api.types.is_datetime64_any_dtype(t) else pd.Series(np.nan, index=t.index)
         if pd.api.types.is_datetime64_any_dtype(t): out['timestamp'] = t
-        else: out['timestamp'] = pd.to_datetime(num, unit=unit or 's') if (unit or num.notna().all()) else pd.to_datetime(t, errors='coerce')
+        else:   # epoch numbers: seconds, or milliseconds when they are too large for seconds (past the year 5000)
+            ms = num.notna().all() and float(num.abs().median()) > 1e11
+            out['timestamp'] = pd.to_datetime(num, unit=unit or ('ms' if ms else 's')) if (unit or num.notna().all()) else pd.to_datetime(t, errors='coerce')
         if out['timestamp'].isna().any():
             raise LeptonError(f"{src}: column {time_col!r} row {int(np.argmax(out['timestamp'].isna().values))} is not a date/time.")
     out.attrs['source'] = src

@@ -70,7 +70,8 @@ class TabularSchema:
         return cls(**d)
 
 # %% ../../nbs/01b_data_tabular.ipynb #6040e71f
-_ID_NAME = re.compile(r'(^|[_\W])(id|key|uuid|guid)$|^id[_\W]|^(id|key|uuid|guid)$', re.I)
+_ID_NAME = re.compile(r'(^|[_\W])(id|key|uuid|guid|no|nr|num|number)$|(^|[_\W])id[_\W]|^(id|key|uuid|guid)$|^unnamed: ?\d+$|^index$', re.I)
+_ID_CAMEL = re.compile(r'[a-z0-9](Id|ID|Key|KEY|Uuid|UUID)$')   # customerId, CustomerID (case matters: 'paid' is not an id)
 
 def _is_text(s:pd.Series) -> bool:
     return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
@@ -86,7 +87,7 @@ def _id_like(name, s:pd.Series) -> bool:
     "A distinct value in every row, and an id's name, strings, or consecutive integers."
     n = len(s)
     if n < 2 or s.isna().any() or s.nunique() != n: return False
-    if _ID_NAME.search(str(name)) or _is_text(s): return True
+    if _ID_NAME.search(str(name)) or _ID_CAMEL.search(str(name)) or _is_text(s): return True
     if pd.api.types.is_integer_dtype(s): return int(s.max()) - int(s.min()) == n - 1
     return False
 

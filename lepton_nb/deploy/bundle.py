@@ -298,13 +298,20 @@ class ModelBundle:
     "A bundle folder that has been verified: its manifest, file table, labels, card and model."
     def __init__(self, path, manifest:Manifest, files:dict, model=None, **options):
         self.path, self.manifest, self.files, self._model, self.options = Path(path), manifest, files, model, options
+        self._recheck = False   # set by load_bundle(lazy=True, verify=True)
 
     @property
     def flavor(self) -> str: return self.manifest.model.get('flavor')
     @property
     def model(self):
         "The model, loaded by the bundle's flavor on first use."
-        if self._model is None: self._model = get_flavor(self.flavor).load(self.path, self.manifest, **self.options)
+        if self._model is None:
+            if self._recheck:   # lazy: the files may have changed since they were verified
+                try: same = verify_bundle(self.path) == self.files
+                except LeptonError as e: same, why = False, str(e)
+                else: why = 'its file table differs'
+                if not same: raise LeptonError(f"Bundle {self.path} changed after it was verified (lazy load), nothing was loaded: {why}")
+            self._model = get_flavor(self.flavor).load(self.path, self.manifest, **self.options)
         return self._model
     @property
     def labels(self) -> list: return json.loads((self.path/'labels.json').read_text())
@@ -341,5 +348,6 @@ def load_bundle(path,              # the bundle folder
         raise LeptonError(f"{path/'manifest.json'} names weights {w!r}, which is not a file of this bundle listed in {HASHES}: refusing to load it.")
     if manifest.model.get('flavor') not in FLAVORS: get_flavor(manifest.model.get('flavor'))  # clear error
     b = ModelBundle(path, manifest, files, **options)
+    b._recheck = verify and lazy
     if not lazy: b.model
     return b
