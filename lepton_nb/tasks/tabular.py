@@ -330,4 +330,4 @@ def evaluate_tabular_bundle(bundle,          # a bundle folder or a loaded `Mode
     if t not in df.columns:
         raise LeptonError(f"{data if not isinstance(data, pd.DataFrame) else 'the table'} has no target column {t!r} (the model was trained "
                           f"to predict it); its columns are {list(df.columns)}.")
-    return evaluate_tabular(b.model, df, n_boot=n_boot)
+    return evaluate_tabular(b.model, df, n_boot=n_boot, seed=int(b.manifest.training.get('seed', 0)))   # the training run's bootstrap seed
