@@ -392,16 +392,15 @@ def stratified_split(df:pd.DataFrame,    # the table
     if task == 'regression':
         strat = pd.qcut(pd.to_numeric(y), 10, labels=False, duplicates='drop')
         if strat.value_counts().min() < 2: strat = None   # a value so common the bins collapse: a plain random split
-        try: return tuple(train_test_split(df, test_size=test_size, stratify=strat, random_state=seed))
-        except ValueError as e: raise LeptonError(f"stratified_split: {e} (test_size={test_size}, {len(df)} rows).") from None
-    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y) and y.nunique() > 20:
+    elif pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y) and y.nunique() > 20:
         strat = pd.qcut(y, 10, labels=False, duplicates='drop')
-    counts = strat.value_counts()
-    if counts.min() < 2:
+    counts = None if strat is None else strat.value_counts()
+    if counts is not None and counts.min() < 2:
         raise LeptonError(f"stratified_split: class {_py(counts.idxmin())!r} of {target!r} has a single row; it cannot be in both parts. "
                           f"Drop it, merge it with another class, or collect more data.")
     try: return tuple(train_test_split(df, test_size=test_size, stratify=strat, random_state=seed))
-    except ValueError as e: raise LeptonError(f"stratified_split: {e} (test_size={test_size}, {len(df)} rows, {len(counts)} classes).") from None
+    except ValueError as e:
+        raise LeptonError(f"stratified_split: {e} (test_size={test_size}, {len(df)} rows" + (f", {len(counts)} classes" if counts is not None else '') + ").") from None
 
 def time_split(df:pd.DataFrame, # the table
                date_col:str,    # the column with the dates

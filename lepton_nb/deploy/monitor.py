@@ -350,15 +350,14 @@ def _as_numeric(s:pd.Series, col:str, label:str) -> np.ndarray:
     return v.to_numpy(dtype=float)
 
 def _numeric_row(col, kind, r, c, labels, stats, cfg, th):
-    r0, c0 = r, c
     r, c = _as_numeric(r, col, labels[0]), _as_numeric(c, col, labels[1])
-    miss = np.isnan(r).mean(), np.isnan(c).mean()
+    nan_r, nan_c = np.isnan(r), np.isnan(c)
+    miss = nan_r.mean(), nan_c.mean()
     r, c = r[np.isfinite(r)], c[np.isfinite(c)]  # missing values are reported in `detail`, infinities dropped
     if len(r) < 2 or len(c) < 2: return f'fewer than 2 values in the {labels[0] if len(r) < 2 else labels[1]} window'
     ks, psi = stats.ks_2samp(r, c), psi_numeric(r, c, cfg.n_bins, cfg.eps)
     detail = f'mean {r.mean():.4g} → {c.mean():.4g}' + (f'; missing {miss[0]:.1%} → {miss[1]:.1%}' if any(miss) else '')
-    nr, nc = len(r0), len(c0)                                    # a change in how often the value is missing is drift too
-    tab = np.array([[miss[0] * nr, (1 - miss[0]) * nr], [miss[1] * nc, (1 - miss[1]) * nc]])
+    tab = np.array([[nan_r.sum(), (~nan_r).sum()], [nan_c.sum(), (~nan_c).sum()]])   # a change in how often the value is missing is drift too
     p_miss = float(stats.chi2_contingency(tab)[1]) if tab[:, 0].sum() > 0 else 1.0
     miss_drift = p_miss < th.p and abs(miss[1] - miss[0]) >= 0.05
     if miss_drift: detail += ' (missing share drifted)'

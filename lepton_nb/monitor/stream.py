@@ -14,9 +14,9 @@ from ..core import LeptonError, atomic_write_text
 
 # %% auto #0
 __all__ = ['log', 'STREAM_SCHEMA', 'StreamConfig', 'AlertConfig', 'window_seconds', 'parse_time', 'SurgeDetector',
-           'wilson_interval', 'KeywordSentiment', 'score_texts', 'stream_db', 'read_windows', 'read_alerts',
-           'stream_status', 'WebhookSender', 'StreamMonitor', 'monitor_stream', 'make_replay', 'write_jsonl',
-           'plot_stream', 'monitor_report']
+           'wilson_interval', 'KeywordSentiment', 'negative_name', 'score_texts', 'stream_db', 'read_windows',
+           'read_alerts', 'stream_status', 'WebhookSender', 'StreamMonitor', 'monitor_stream', 'make_replay',
+           'write_jsonl', 'plot_stream', 'monitor_report']
 
 # %% ../../nbs/07_stream_monitor.ipynb #2c977835
 log = logging.getLogger('lepton_nb.monitor.stream')
@@ -141,6 +141,14 @@ class KeywordSentiment:
         return [{'label': self.classes[i], 'score': float(p[j, i])} for j, i in enumerate(p.argmax(1))]
 
 # %% ../../nbs/07_stream_monitor.ipynb #ba7fda39
+def negative_name(classes:list, # the predictor's classes
+                  negative,       # the negative class: its name, or an index into `classes`
+                 ) -> str:
+    "The negative class as the predictor names it: a name matches as text ('0' from a CLI matches class 0), else an index."
+    names = [str(c) for c in classes]
+    if str(negative) in names or not (isinstance(negative, int) and 0 <= negative < len(names)): return str(negative)
+    return names[negative]
+
 def score_texts(predictor,       # has predict_proba(texts) + classes, or predict_batch(texts)
                 texts:list,      # the texts of one micro-batch
                 negative='bearish', # the negative class (name, or index into `classes`)
@@ -149,9 +157,9 @@ def score_texts(predictor,       # has predict_proba(texts) + classes, or predic
     if not texts: return [], []
     if hasattr(predictor, 'predict_proba') and hasattr(predictor, 'classes'):
         classes = list(predictor.classes)
-        j = next((i for i, c in enumerate(classes) if str(c) == str(negative)), None)   # '0' from a CLI matches class 0
-        if j is None and isinstance(negative, int) and 0 <= negative < len(classes): j = negative
-        if j is None: raise LeptonError(f"negative={negative!r} is not a class of the predictor ({classes}); set StreamConfig.negative.")
+        name = negative_name(classes, negative)
+        if name not in map(str, classes): raise LeptonError(f"negative={negative!r} is not a class of the predictor ({classes}); set StreamConfig.negative.")
+        j = [str(c) for c in classes].index(name)
         p = np.asarray(predictor.predict_proba(list(texts)), float)
         return [str(classes[i]) for i in p.argmax(1)], p[:, j].tolist()
     if hasattr(predictor, 'predict_batch'):
@@ -286,9 +294,7 @@ class StreamMonitor:
                 ):
         self.cfg, self.alert_cfg, self.predictor = cfg or StreamConfig(), alert_cfg or AlertConfig(), predictor
         self.W = window_seconds(self.cfg.window)
-        neg, classes = self.cfg.negative, [str(x) for x in getattr(predictor, 'classes', [])]
-        # the negative class by name (an index into the predictor's classes is turned into its name once, here)
-        self._negative = classes[neg] if isinstance(neg, int) and str(neg) not in classes and 0 <= neg < len(classes) else str(neg)
+        self._negative = negative_name(getattr(predictor, 'classes', []), self.cfg.negative)   # an index becomes its class name, once
         self.db, self.con = Path(db), stream_db(db, self.cfg.synchronous)
         self.alerts_jsonl = Path(alerts_jsonl) if alerts_jsonl else None
         self.webhook = WebhookSender(webhook) if isinstance(webhook, str) else webhook
